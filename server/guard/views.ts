@@ -1,0 +1,307 @@
+// Canonical views of untrusted text for the detector: folded (NFKC, invisibles stripped,
+// homoglyphs and leetspeak folded, spaced letters joined), hidden comments, smuggled and decoded payloads.
+
+export type ViewName = "folded" | "hidden_comment" | "smuggled" | "decoded";
+
+export interface View {
+  name: ViewName;
+  text: string;
+}
+
+export interface ViewOptions {
+  /** Caps on decoding so an attacker cannot make the guard do unbounded work. */
+  maxDecodedChars?: number;
+  maxDepth?: number;
+}
+
+const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
+// Everything a reader cannot see: format characters (zero-width, bidi, tags, soft hyphen),
+// variation selectors, private use, unassigned and C1 controls. Applied to non-ASCII runs only.
+// biome-ignore lint/suspicious/noMisleadingCharacterClass: these are single invisible code points, matched one by one.
+const INVISIBLE = /[\p{Cf}\p{Co}\p{Cn}\u{fe00}-\u{fe0f}\u{e0100}-\u{e01ef}\u{80}-\u{9f}]/gu;
+// ASCII controls, or a non-ASCII run with the ASCII character before it (its base for NFKC):
+// the slow Unicode-aware work only ever touches these short islands.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point.
+const ISLAND = /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]|[\0-\x7f]?[^\0-\x7f]+/g;
+
+// Cross-script lookalikes that NFKC leaves alone (after lower-casing). A view, never shown to anyone.
+const CONFUSABLES: Record<string, string> = {
+  а: "a",
+  в: "b",
+  е: "e",
+  ё: "e",
+  к: "k",
+  м: "m",
+  н: "h",
+  о: "o",
+  р: "p",
+  с: "c",
+  т: "t",
+  у: "y",
+  х: "x",
+  ѕ: "s",
+  і: "i",
+  ї: "i",
+  ј: "j",
+  ԁ: "d",
+  ԛ: "q",
+  ԝ: "w",
+  ɡ: "g",
+  ո: "n",
+  ս: "u",
+  օ: "o",
+  α: "a",
+  β: "b",
+  ε: "e",
+  η: "n",
+  ι: "i",
+  κ: "k",
+  ν: "v",
+  ο: "o",
+  ρ: "p",
+  τ: "t",
+  υ: "u",
+  χ: "x",
+  γ: "y",
+  ω: "w",
+  ı: "i",
+  ȷ: "j",
+  ℓ: "l",
+  ꞵ: "b",
+  ᴀ: "a",
+  ʙ: "b",
+  ᴄ: "c",
+  ᴅ: "d",
+  ᴇ: "e",
+  ɢ: "g",
+  ʜ: "h",
+  ɪ: "i",
+  ᴊ: "j",
+  ᴋ: "k",
+  ʟ: "l",
+  ᴍ: "m",
+  ɴ: "n",
+  ᴏ: "o",
+  ᴘ: "p",
+  ʀ: "r",
+  ꜱ: "s",
+  ᴛ: "t",
+  ᴜ: "u",
+  ᴠ: "v",
+  ᴡ: "w",
+  ʏ: "y",
+  ᴢ: "z",
+};
+const CONFUSABLE_CHARS = new RegExp(`[${Object.keys(CONFUSABLES).join("")}]`, "gu");
+
+const LEET: Record<string, string> = {
+  "0": "o",
+  "1": "i",
+  "3": "e",
+  "4": "a",
+  "5": "s",
+  "7": "t",
+  "8": "b",
+  "@": "a",
+  $: "s",
+  "|": "l",
+  "!": "i",
+};
+// A letter next to a leet symbol marks a token worth folding; ordinary prose has almost none.
+const LEET_HINT = /[a-z][013457@$|]|[013457@$|][a-z]/g;
+const isTokenChar = (c: string | undefined) => c !== undefined && /[a-z0-9@$|!]/.test(c);
+const SPACED_HINT = /(?:^|[^a-z])[a-z][ ._*\-/][a-z][ ._*\-/][a-z][ ._*\-/][a-z](?![a-z])/;
+
+function foldIsland(island: string): string {
+  if (island.length === 1 && island < "\x80") return "";
+  return island
+    .normalize("NFKC")
+    .replace(INVISIBLE, "")
+    .toLowerCase()
+    .replace(CONFUSABLE_CHARS, (ch) => CONFUSABLES[ch] ?? ch);
+}
+
+function foldCharacters(input: string): string {
+  if (PLAIN_ASCII.test(input)) return input.toLowerCase();
+  return input.replace(ISLAND, foldIsland).toLowerCase();
+}
+
+function foldLeet(text: string): string {
+  let out = "";
+  let from = 0;
+  LEET_HINT.lastIndex = 0;
+  for (let hit = LEET_HINT.exec(text); hit; hit = LEET_HINT.exec(text)) {
+    // Expand the hint to its whole token, then continue after it: each character is visited a
+    // bounded number of times, so the pass stays linear.
+    let start = hit.index;
+    while (start > from && isTokenChar(text[start - 1])) start--;
+    let end = hit.index + 2;
+    while (end < text.length && isTokenChar(text[end])) end++;
+    const token = text.slice(start, end);
+    const trail = /!+$/.exec(token)?.[0] ?? "";
+    let folded = "";
+    for (const ch of token.slice(0, token.length - trail.length)) folded += LEET[ch] ?? ch;
+    out += text.slice(from, start) + folded + trail;
+    from = end;
+    LEET_HINT.lastIndex = end;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+/** Joins "i g n o r e" / "i.g.n.o.r.e" runs of single letters into words, in one linear pass. */
+function joinSpacedLetters(text: string): string {
+  if (!SPACED_HINT.test(text)) return text;
+  const isLetter = (c: number) => c >= 97 && c <= 122;
+  const isSep = (c: number) => c === 32 || c === 46 || c === 95 || c === 42 || c === 45 || c === 47;
+  let out = "";
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    const startsRun =
+      isLetter(c) && (i === 0 || !isLetter(text.charCodeAt(i - 1))) && !isLetter(text.charCodeAt(i + 1));
+    if (!startsRun) {
+      out += text[i];
+      i++;
+      continue;
+    }
+    // Collect letters separated by exactly one separator; a double space separates words.
+    let j = i;
+    let letters = "";
+    while (j < n && isLetter(text.charCodeAt(j)) && !isLetter(text.charCodeAt(j + 1))) {
+      letters += text[j];
+      if (isSep(text.charCodeAt(j + 1)) && isLetter(text.charCodeAt(j + 2))) j += 2;
+      else {
+        j++;
+        break;
+      }
+    }
+    if (letters.length >= 4) {
+      out += letters;
+      i = j;
+    } else {
+      out += text[i];
+      i++;
+    }
+  }
+  return out;
+}
+
+/** Comment bodies of HTML (<!-- -->) and markdown link-reference comments ([//]: # (...)). */
+function hiddenComments(text: string): string[] {
+  const found: string[] = [];
+  let from = 0;
+  // indexOf, not a lazy regex: an unterminated "<!--" repeated n times must stay linear.
+  for (;;) {
+    const open = text.indexOf("<!--", from);
+    if (open < 0) break;
+    const close = text.indexOf("-->", open + 4);
+    if (close < 0) break;
+    found.push(text.slice(open + 4, close));
+    from = close + 3;
+  }
+  for (const m of text.matchAll(/^\[[^\]\n]{0,40}\]:\s{0,8}(?:#|<>)\s{0,8}\(([^)\n]{1,2000})\)/gm)) {
+    found.push(m[1] ?? "");
+  }
+  return found;
+}
+
+/** ASCII hidden in Unicode tag characters, and bytes hidden in runs of variation selectors. */
+function smuggledPayloads(text: string): string[] {
+  if (PLAIN_ASCII.test(text)) return [];
+  const found: string[] = [];
+  const tags = text.match(/[\u{e0020}-\u{e007e}]{2,}/gu) ?? [];
+  for (const run of tags) {
+    found.push(Array.from(run, (ch) => String.fromCharCode((ch.codePointAt(0) ?? 0) - 0xe0000)).join(""));
+  }
+  const selectorRuns = text.match(/[\u{fe00}-\u{fe0f}\u{e0100}-\u{e01ef}]{2,}/gu) ?? [];
+  for (const run of selectorRuns) {
+    const bytes = Array.from(run, (ch) => {
+      const cp = ch.codePointAt(0) ?? 0;
+      return cp < 0xe0100 ? cp - 0xfe00 : cp - 0xe0100 + 16;
+    });
+    found.push(Buffer.from(bytes).toString("utf8"));
+  }
+  return found;
+}
+
+function mostlyPrintable(s: string): boolean {
+  if (s.length < 4) return false;
+  const printable = s.match(/[\x20-\x7e\t\n\r\p{L}]/gu)?.length ?? 0;
+  return printable / s.length >= 0.9 && /[a-z]{3}/i.test(s);
+}
+
+function rot13(s: string): string {
+  return s.replace(/[a-z]/gi, (c) => {
+    const base = c <= "Z" ? 65 : 97;
+    return String.fromCharCode(((c.charCodeAt(0) - base + 13) % 26) + base);
+  });
+}
+
+// One pass finds every encoded-looking span; each is then classified. Separate base64, hex and
+// percent-escape scans would each cost a full pass over long documents.
+const ENCODED_SPAN = /\b[A-Za-z0-9+/=_%-]{16,}/g;
+const ESCAPED_HEX_SPAN = /(?:\\x[0-9a-fA-F]{2}){4,}/g;
+const HEX = /^(?:0x)?[0-9a-fA-F]+$|^(?:\\x[0-9a-fA-F]{2})+$/;
+const URL_ESCAPED = /%[0-9a-fA-F]{2}/;
+const BASE64ISH = /^[A-Za-z0-9+/_-]+={0,2}$/;
+
+function decodeSpan(raw: string): string | undefined {
+  const span = raw.slice(0, 65536);
+  if (HEX.test(span)) return Buffer.from(span.replace(/\\x|^0x/g, ""), "hex").toString("utf8");
+  if (URL_ESCAPED.test(span)) {
+    try {
+      return decodeURIComponent(span);
+    } catch {
+      // A malformed escape sequence is just text; nothing is hidden in it.
+      return undefined;
+    }
+  }
+  // Ordinary long words and paths are base64-shaped too; payloads mix digits or cases.
+  if (BASE64ISH.test(span) && (/[0-9+=]/.test(span) || /[a-z][A-Z].*[A-Z][a-z]/.test(span))) {
+    return Buffer.from(span, "base64").toString("utf8");
+  }
+  return undefined;
+}
+
+/** One level of decoding of every encoded-looking span, bounded by a shared character budget. */
+function decodeOnce(text: string, budget: { left: number }): string[] {
+  const out: string[] = [];
+  const spans = text.matchAll(ENCODED_SPAN);
+  const escaped = text.includes("\\x") ? text.matchAll(ESCAPED_HEX_SPAN) : [];
+  for (const m of [...spans, ...escaped]) {
+    if (budget.left <= 0) break;
+    const decoded = decodeSpan(m[0]);
+    if (decoded === undefined || !mostlyPrintable(decoded)) continue;
+    const clipped = decoded.slice(0, budget.left);
+    budget.left -= clipped.length;
+    out.push(clipped);
+  }
+  return out;
+}
+
+export function buildViews(input: string, options: ViewOptions = {}): View[] {
+  const maxDecoded = options.maxDecodedChars ?? 65536;
+  const maxDepth = options.maxDepth ?? 2;
+  const folded = joinSpacedLetters(foldLeet(foldCharacters(input)));
+  const views: View[] = [{ name: "folded", text: folded }];
+
+  for (const body of hiddenComments(input))
+    views.push({ name: "hidden_comment", text: foldCharacters(body) });
+  for (const payload of smuggledPayloads(input))
+    views.push({ name: "smuggled", text: foldCharacters(payload) });
+
+  const budget = { left: maxDecoded };
+  let frontier = [input];
+  for (let depth = 0; depth < maxDepth && frontier.length > 0 && budget.left > 0; depth++) {
+    const next: string[] = [];
+    for (const t of frontier) next.push(...decodeOnce(t, budget));
+    for (const d of next) views.push({ name: "decoded", text: foldLeet(foldCharacters(d)) });
+    frontier = next;
+  }
+  // rot13 of a short prompt is cheap; longer texts are rotated only when they mention it.
+  if (input.length <= 4096 || (/\brot-?13\b/i.test(input) && input.length <= maxDecoded)) {
+    views.push({ name: "decoded", text: foldCharacters(rot13(input)) });
+  }
+  return views;
+}
