@@ -1,0 +1,64 @@
+// Opens the database: embedded PGlite in a data directory when no DATABASE_URL is given,
+// postgres-js against a real server otherwise. Both expose the same Drizzle schema.
+import { PGlite } from "@electric-sql/pglite";
+import type { SQL } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import * as schema from "./schema/index.ts";
+
+export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export type DatabaseTarget =
+  | { kind: "postgres"; url: string; maxConnections?: number }
+  | { kind: "pglite"; dataDir: string | null; instance?: PGlite };
+
+export interface DatabaseHandle {
+  db: Database;
+  driver: "pglite" | "postgres";
+  /** Raw SQL returning rows; hides that PGlite answers `{ rows }` and postgres-js an array. */
+  rows<T extends Record<string, unknown>>(query: SQL): Promise<T[]>;
+  /** The underlying postgres-js client (LISTEN/NOTIFY), absent on PGlite. */
+  postgresClient?: postgres.Sql;
+  pglite?: PGlite;
+  close(): Promise<void>;
+}
+
+// A dead server must fail a request within 3 s: connect quickly, never wait forever for a slot.
+const CONNECT_TIMEOUT_SECONDS = 2;
+
+export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
+  if (target.kind === "postgres") {
+    const client = postgres(target.url, {
+      max: target.maxConnections ?? 10,
+      connect_timeout: CONNECT_TIMEOUT_SECONDS,
+      idle_timeout: 30,
+      onnotice: () => {},
+      connection: { application_name: "scopegate", statement_timeout: 5000 },
+    });
+    const db = drizzlePostgres(client, { schema }) as unknown as Database;
+    return {
+      db,
+      driver: "postgres",
+      postgresClient: client,
+      rows: async <T extends Record<string, unknown>>(query: SQL) =>
+        (await db.execute(query)) as unknown as T[],
+      close: () => client.end({ timeout: 5 }),
+    };
+  }
+  const pglite = target.instance ?? (target.dataDir === null ? new PGlite() : new PGlite(target.dataDir));
+  await pglite.waitReady;
+  const db = drizzlePglite(pglite, { schema }) as unknown as Database;
+  return {
+    db,
+    driver: "pglite",
+    pglite,
+    rows: async <T extends Record<string, unknown>>(query: SQL) =>
+      ((await db.execute(query)) as unknown as { rows: T[] }).rows,
+    close: async () => {
+      // A shared instance (tests) belongs to whoever created it.
+      if (!target.instance) await pglite.close();
+    },
+  };
+}

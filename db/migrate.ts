@@ -1,0 +1,17 @@
+// Applies the committed drizzle-kit migrations with the driver's own migrator.
+import { fileURLToPath } from "node:url";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import type { PgliteDatabase } from "drizzle-orm/pglite";
+import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import type { DatabaseHandle } from "./client.ts";
+
+export const migrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
+
+export async function migrateDatabase(handle: DatabaseHandle): Promise<void> {
+  if (handle.driver === "pglite") {
+    await migratePglite(handle.db as unknown as PgliteDatabase, { migrationsFolder });
+  } else {
+    await migratePostgres(handle.db as unknown as PostgresJsDatabase, { migrationsFolder });
+  }
+}

@@ -1,0 +1,67 @@
+// The shape of one audit record as the pipeline builds it, and its canonical form for hashing.
+import type { NewAuditRow } from "../../db/index.ts";
+
+export type AuditPhase = "admitted" | "final" | "event";
+export type AuditOutcome = "ok" | "denied" | "rejected" | "error";
+
+export interface AuditRecord {
+  phase: AuditPhase;
+  requestId: string;
+  callId?: string | null;
+  keyId?: string | null;
+  keyFingerprint?: string | null;
+  owner?: string | null;
+  endUser?: string | null;
+  procedure?: string | null;
+  scopes?: string[] | null;
+  outcome?: AuditOutcome | null;
+  reason?: string | null;
+  input?: string | null;
+  output?: string | null;
+  flags?: string[] | null;
+  model?: string | null;
+  inputTokens?: number | null;
+  outputTokens?: number | null;
+  latencyMs?: number | null;
+  clientAddress?: string | null;
+  count?: number;
+  details?: Record<string, unknown> | null;
+}
+
+type ChainFields = "writerId" | "seq" | "ts" | "prevHash" | "hash";
+export type UnchainedRow = Omit<NewAuditRow, ChainFields | "id">;
+
+/**
+ * The exact bytes the hash covers: every column but id and hash, in a fixed order, so any edit
+ * of a stored value changes the hash. Verification rebuilds this from a stored row.
+ */
+export function canonicalContent(row: Omit<NewAuditRow, "id" | "hash">): string {
+  return JSON.stringify([
+    row.writerId,
+    row.seq,
+    row.ts instanceof Date ? row.ts.toISOString() : row.ts,
+    row.callId ?? null,
+    row.requestId,
+    row.phase,
+    row.keyId ?? null,
+    row.keyFingerprint ?? null,
+    row.owner ?? null,
+    row.endUser ?? null,
+    row.procedure ?? null,
+    row.scopes ?? null,
+    row.outcome ?? null,
+    row.reason ?? null,
+    row.input ?? null,
+    row.output ?? null,
+    row.redactions ?? null,
+    row.flags ?? null,
+    row.model ?? null,
+    row.inputTokens ?? null,
+    row.outputTokens ?? null,
+    row.latencyMs ?? null,
+    row.clientAddress ?? null,
+    row.count ?? 1,
+    row.details ?? null,
+    row.prevHash,
+  ]);
+}

@@ -1,0 +1,69 @@
+// Where the CLI acts: a remote server with SCOPEGATE_URL and SCOPEGATE_API_KEY (never root);
+// otherwise the running server that holds the embedded database's lock, with its local admin
+// token (root, audited as local-cli); otherwise the database itself, opened in-process (root).
+import { randomBytes } from "node:crypto";
+import { createTRPCClient, httpBatchLink, localLink, type TRPCClient } from "@trpc/client";
+import type { Config } from "../config.ts";
+import { createContext } from "../context.ts";
+import { acquireLock, readLiveLock } from "../data-lock.ts";
+import { newRequestId } from "../ids.ts";
+import type { Logger } from "../logger.ts";
+import { type AppRouter, appRouter } from "../routers/app.ts";
+import { openServices } from "../services.ts";
+
+export interface CliConnection {
+  api: TRPCClient<AppRouter>;
+  mode: "remote" | "local-server" | "direct";
+  close(): Promise<void>;
+}
+
+function httpClient(url: string, bearer: string): TRPCClient<AppRouter> {
+  return createTRPCClient<AppRouter>({
+    links: [httpBatchLink({ url: `${url.replace(/\/+$/, "")}/trpc`, headers: { authorization: `Bearer ${bearer}` } })],
+  });
+}
+
+export async function connect(env: Record<string, string | undefined>, config: Config, logger: Logger): Promise<CliConnection> {
+  const remoteUrl = env.SCOPEGATE_URL;
+  const remoteKey = env.SCOPEGATE_API_KEY;
+  if (remoteUrl || remoteKey) {
+    if (!remoteUrl || !remoteKey) throw new Error("set both SCOPEGATE_URL and SCOPEGATE_API_KEY, or neither");
+    return { api: httpClient(remoteUrl, remoteKey), mode: "remote", close: async () => {} };
+  }
+  if (config.database.kind === "pglite") {
+    const holder = readLiveLock(config.dataDir);
+    if (holder?.port && holder.token) {
+      return { api: httpClient(`http://127.0.0.1:${holder.port}`, holder.token), mode: "local-server", close: async () => {} };
+    }
+  }
+  const lock = config.database.kind === "pglite" ? acquireLock(config.dataDir) : null;
+  try {
+    const token = `sglocal_${randomBytes(32).toString("base64url")}`;
+    const services = await openServices(config, { logger, localAdminToken: token });
+    const api = createTRPCClient<AppRouter>({
+      links: [
+        localLink({
+          router: appRouter,
+          createContext: async () =>
+            createContext(services, {
+              requestId: newRequestId(),
+              clientAddress: "local",
+              authorization: `Bearer ${token}`,
+              endUser: undefined,
+            }),
+        }),
+      ],
+    });
+    return {
+      api,
+      mode: "direct",
+      async close() {
+        await services.close();
+        lock?.release();
+      },
+    };
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
+}

@@ -1,0 +1,80 @@
+// `scopegate serve`: opens the database (holding the embedded data dir's lock), migrates,
+// listens, writes the demo key in embedded mode, and shuts down cleanly on SIGTERM/SIGINT.
+import { randomBytes } from "node:crypto";
+import { chmodSync, writeFileSync } from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { localOperator } from "../auth/principal.ts";
+import type { Config } from "../config.ts";
+import { createContext } from "../context.ts";
+import { acquireLock } from "../data-lock.ts";
+import { createHttpServer } from "../http/server.ts";
+import { newCallId, newRequestId } from "../ids.ts";
+import { createKey } from "../keys/service.ts";
+import type { Logger } from "../logger.ts";
+import { openServices, type RunningServices } from "../services.ts";
+
+const DEMO_KEY_TTL_SECONDS = 60 * 60;
+export const DEMO_KEY_SCOPES = ["endpoint:summarize-doc", "endpoint:chat", "prompt-processing", "db:demo"];
+
+export interface RunningServer {
+  port: number;
+  server: Server;
+  services: RunningServices;
+  stop(): Promise<void>;
+}
+
+export async function serve(config: Config, logger: Logger, port = config.port): Promise<RunningServer> {
+  const lock = config.database.kind === "pglite" ? acquireLock(config.dataDir) : null;
+  let services: RunningServices | undefined;
+  try {
+    const localAdminToken = lock ? `sglocal_${randomBytes(32).toString("base64url")}` : null;
+    services = await openServices(config, { logger, localAdminToken });
+    const server = createHttpServer(services);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, () => resolve());
+    });
+    const actualPort = (server.address() as AddressInfo).port;
+    if (lock && localAdminToken) lock.publish(actualPort, localAdminToken);
+    const running = services;
+    let stopping: Promise<void> | null = null;
+    const stop = () => {
+      stopping ??= (async () => {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await running.close();
+        lock?.release();
+      })();
+      return stopping;
+    };
+    if (lock) await writeDemoKey(running, config.dataDir, logger);
+    logger.info("listening", { port: actualPort, database: config.database.kind, model: config.model.provider });
+    return { port: actualPort, server, services: running, stop };
+  } catch (error) {
+    await services?.close();
+    lock?.release();
+    throw error;
+  }
+}
+
+/** A short-lived `test` key for the demo page; only its path is printed, never the key. */
+async function writeDemoKey(services: RunningServices, dataDir: string, logger: Logger): Promise<void> {
+  const ctx = createContext(services, {
+    requestId: newRequestId(),
+    clientAddress: "local",
+    authorization: undefined,
+    endUser: undefined,
+  });
+  const created = await createKey(ctx, localOperator(), newCallId(), {
+    name: "demo",
+    scopes: DEMO_KEY_SCOPES,
+    owner: "demo",
+    ttlSeconds: DEMO_KEY_TTL_SECONDS,
+    env: "test",
+  });
+  const path = join(dataDir, "demo-key");
+  writeFileSync(path, `${created.key}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+  logger.info("demo key written", { path, keyId: created.keyId, expiresAt: created.expiresAt });
+}

@@ -1,0 +1,62 @@
+// Fails closed when the database cannot be reached: bounded waits, and connection-level
+// errors become SERVICE_UNAVAILABLE `unavailable` instead of hangs or 500s.
+import { ScopegateError } from "./errors.ts";
+
+/** A request waits at most this long for any database step; then it is refused, not queued. */
+export const DATABASE_DEADLINE_MS = 2500;
+
+const CONNECTION_ERROR_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+  "53300", // too_many_connections
+]);
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+    if (e instanceof DatabaseTimeout) return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && (CONNECTION_ERROR_CODES.has(code) || code.startsWith("08"))) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+class DatabaseTimeout extends Error {}
+
+export function unavailable(cause?: unknown): ScopegateError {
+  return new ScopegateError(
+    "SERVICE_UNAVAILABLE",
+    "unavailable",
+    "The service is temporarily unavailable.",
+    {},
+    cause,
+  );
+}
+
+/** Runs a database step under the request deadline; unreachable database -> 503. */
+export async function withDatabase<T>(step: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DatabaseTimeout("database deadline")), DATABASE_DEADLINE_MS);
+  });
+  try {
+    return await Promise.race([step(), deadline]);
+  } catch (error) {
+    if (error instanceof ScopegateError) throw error;
+    if (isDatabaseUnavailable(error)) throw unavailable(error);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,255 @@
+// The HTTP front: request ids, client addresses, body/batch/header bounds and content checks
+// before tRPC runs (each refusal answered with the normal error envelope and audited), then
+// tRPC's fetch handler at /trpc, and /healthz.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { Readable } from "node:stream";
+import type { TRPCError } from "@trpc/server";
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { describeCredentialOf } from "../auth/authenticate.ts";
+import type { AuditRecord } from "../audit/record.ts";
+import { createContext, type RequestInfo, type Services } from "../context.ts";
+import { reasonOf, ScopegateError } from "../errors.ts";
+import { newCallId, newRequestId } from "../ids.ts";
+import { runInRequestScope } from "../request-scope.ts";
+import { appRouter } from "../routers/app.ts";
+import { wasAudited } from "../trpc.ts";
+import { clientAddress } from "./client-address.ts";
+import { errorEnvelope, type HttpRefusal, REFUSALS } from "./envelope.ts";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+export const MAX_BATCH_CALLS = 50;
+const MAX_HEADER_BYTES = 16 * 1024;
+const TRPC_PREFIX = "/trpc/";
+// Query parameters that carry credentials in other products; a key there has leaked into logs.
+const CREDENTIAL_PARAMS = /^(?:key|api[_-]?key|apikey|token|access[_-]?token|authorization|bearer)$/i;
+const KEY_LIKE = /sg_(?:live|test)_/;
+
+const SECURITY_HEADERS: Record<string, string> = {
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-store",
+};
+
+export interface HttpServerOptions {
+  /** Extra routes (the demo page), tried before the 404. */
+  extraRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => boolean;
+}
+
+export function createHttpServer(services: Services, options: HttpServerOptions = {}): Server {
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 120_000 }, (req, res) => {
+    handle(services, options, req, res).catch((error: unknown) => {
+      services.logger.error("unhandled request error", { error });
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+      res.end();
+    });
+  });
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    const requestId = newRequestId();
+    const refusal = error.code === "HPE_HEADER_OVERFLOW" ? REFUSALS.headersTooLarge : REFUSALS.invalidJson;
+    const body = errorEnvelope(refusal, requestId);
+    const address = clientAddress((socket as Socket).remoteAddress, undefined, services.config.trustedProxies);
+    void auditRefusal(services, { requestId, clientAddress: address, authorization: undefined, endUser: undefined }, null, refusal);
+    if (socket.writable) {
+      socket.end(
+        `HTTP/1.1 ${refusal.status} ${refusal.status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    } else {
+      socket.destroy();
+    }
+  });
+  return server;
+}
+
+async function handle(services: Services, options: HttpServerOptions, req: IncomingMessage, res: ServerResponse) {
+  const requestId = newRequestId();
+  res.setHeader("x-request-id", requestId);
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const info: RequestInfo = {
+    requestId,
+    clientAddress: clientAddress(req.socket.remoteAddress, headerValue(req, "x-forwarded-for"), services.config.trustedProxies),
+    authorization: headerValue(req, "authorization"),
+    endUser: headerValue(req, "x-end-user"),
+  };
+  applyCors(services, req, res);
+  if (req.method === "OPTIONS") {
+    res.writeHead(204).end();
+    return;
+  }
+  if (url.pathname === "/healthz") {
+    sendJson(res, 200, { status: "ok" });
+    return;
+  }
+  if (url.pathname.startsWith(TRPC_PREFIX)) {
+    await handleTrpc(services, req, res, url, info);
+    return;
+  }
+  if (options.extraRoutes?.(req, res, requestId)) return;
+  await refuse(services, res, info, null, REFUSALS.notFound);
+}
+
+async function handleTrpc(services: Services, req: IncomingMessage, res: ServerResponse, url: URL, info: RequestInfo) {
+  const path = decodeURIComponent(url.pathname.slice(TRPC_PREFIX.length)).slice(0, 512);
+  if ([...url.searchParams].some(([name, value]) => CREDENTIAL_PARAMS.test(name) || KEY_LIKE.test(value))) {
+    return refuse(services, res, info, path, REFUSALS.keyInUrl);
+  }
+  if (req.method !== "GET" && req.method !== "POST") return refuse(services, res, info, path, REFUSALS.methodNotSupported);
+  if (url.searchParams.get("batch") === "1" && path.split(",").length > MAX_BATCH_CALLS) {
+    return refuse(services, res, info, path, REFUSALS.batchTooLarge);
+  }
+  let body: string | undefined;
+  if (req.method === "POST") {
+    const contentType = headerValue(req, "content-type") ?? "";
+    if (!/^application\/json\s*(;|$)/i.test(contentType)) {
+      return refuse(services, res, info, path, REFUSALS.unsupportedMediaType);
+    }
+    const read = await readBoundedBody(req);
+    if (read === "too_large") return refuse(services, res, info, path, REFUSALS.payloadTooLarge);
+    if (read === "invalid_utf8") return refuse(services, res, info, path, REFUSALS.invalidJson);
+    body = read;
+  }
+
+  const pending: Promise<unknown>[] = [];
+  const abort = new AbortController();
+  res.on("close", () => abort.abort());
+  const request = new Request(url.href, {
+    method: req.method,
+    headers: toHeaders(req),
+    body,
+    signal: abort.signal,
+  });
+  const response = await runInRequestScope(info.requestId, () =>
+    fetchRequestHandler({
+      endpoint: "/trpc",
+      req: request,
+      router: appRouter,
+      maxBatchSize: MAX_BATCH_CALLS,
+      createContext: () => createContext(services, info),
+      onError: ({ error, path: callPath }) => {
+        if (!wasAudited(error)) pending.push(auditRefusal(services, info, callPath ?? path, refusalOf(error)));
+        if (reasonOf(error) === "internal_error") {
+          services.logger.error("internal error", { requestId: info.requestId, path: callPath, error: error.cause ?? error });
+        }
+      },
+      responseMeta: ({ errors }) => retryAfterHeader(errors),
+    }),
+  );
+  // No response leaves before every call's final record is committed.
+  await Promise.allSettled(pending);
+  await sendFetchResponse(res, response);
+}
+
+function refusalOf(error: TRPCError): HttpRefusal {
+  return {
+    status: 0,
+    code: error.code,
+    reason: reasonOf(error),
+    message: error.message,
+  };
+}
+
+/** `Retry-After` only when every error is a 429; `error.data.retryAfterMs` stays authoritative. */
+function retryAfterHeader(errors: readonly TRPCError[]): { headers?: Record<string, string> } {
+  if (errors.length === 0 || errors.some((e) => e.code !== "TOO_MANY_REQUESTS")) return {};
+  const waits = errors.map((e) => (e instanceof ScopegateError ? (e.details.retryAfterMs ?? 0) : 0));
+  return { headers: { "retry-after": String(Math.max(1, Math.ceil(Math.max(...waits) / 1000))) } };
+}
+
+async function refuse(services: Services, res: ServerResponse, info: RequestInfo, path: string | null, refusal: HttpRefusal) {
+  await auditRefusal(services, info, path, refusal);
+  res.setHeader("connection", refusal.status === 413 ? "close" : "keep-alive");
+  sendRaw(res, refusal.status, errorEnvelope(refusal, info.requestId));
+}
+
+/** One `final` record for a request refused outside the procedure pipeline. */
+async function auditRefusal(services: Services, info: RequestInfo, path: string | null, refusal: HttpRefusal): Promise<void> {
+  const credential = describeCredentialOf(services.config, info.authorization);
+  const record: AuditRecord = {
+    phase: "final",
+    requestId: info.requestId,
+    callId: newCallId(),
+    keyId: credential?.parsedKeyId ?? null,
+    keyFingerprint: credential?.fingerprint ?? null,
+    procedure: path,
+    outcome: "denied",
+    reason: refusal.reason,
+    clientAddress: info.clientAddress,
+  };
+  if (!services.flood.recordIndividually(record)) return;
+  try {
+    await services.audit.append(record);
+  } catch (error) {
+    services.logger.error("audit write failed for a refused request", { requestId: info.requestId, error });
+  }
+}
+
+async function readBoundedBody(req: IncomingMessage): Promise<string | "too_large" | "invalid_utf8"> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > MAX_BODY_BYTES) {
+    req.resume();
+    return "too_large";
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      req.resume();
+      return "too_large";
+    }
+    chunks.push(chunk);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    return "invalid_utf8";
+  }
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function toHeaders(req: IncomingMessage): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || name === "content-length" || name === "transfer-encoding") continue;
+    headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  return headers;
+}
+
+function applyCors(services: Services, req: IncomingMessage, res: ServerResponse) {
+  const origin = headerValue(req, "origin");
+  if (!origin || !services.config.corsOrigins.includes(origin)) return;
+  res.setHeader("access-control-allow-origin", origin);
+  res.setHeader("vary", "origin");
+  res.setHeader("access-control-allow-methods", "GET, POST, OPTIONS");
+  res.setHeader("access-control-allow-headers", "authorization, content-type, x-end-user, trpc-accept");
+  res.setHeader("access-control-expose-headers", "x-request-id, retry-after");
+}
+
+async function sendFetchResponse(res: ServerResponse, response: Response) {
+  response.headers.forEach((value, name) => {
+    res.setHeader(name, value);
+  });
+  res.writeHead(response.status);
+  if (!response.body) {
+    res.end();
+    return;
+  }
+  const body = Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>);
+  body.on("error", () => res.destroy());
+  body.pipe(res);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown) {
+  sendRaw(res, status, JSON.stringify(value));
+}
+
+function sendRaw(res: ServerResponse, status: number, body: string) {
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}

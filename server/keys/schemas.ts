@@ -1,0 +1,22 @@
+// Input shapes for key management.
+import { z } from "zod";
+import { KEY_ID_PATTERN } from "../auth/key-format.ts";
+import { END_USER_PATTERN } from "../auth/authenticate.ts";
+
+export const keyId = z.string().regex(KEY_ID_PATTERN, "a 12-character key id");
+export const ownerName = z.string().regex(/^[A-Za-z0-9._@:-]{1,128}$/, "letters, digits and . _ @ : - (1-128)");
+export const scopeList = z.array(z.string().max(80)).min(1).max(64);
+const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
+
+export const createKeyInput = z.strictObject({
+  name: z.string().trim().min(1).max(64),
+  scopes: scopeList,
+  owner: ownerName.optional(),
+  ttlSeconds: z.number().int().min(1).max(MAX_TTL_SECONDS).optional(),
+  maxUses: z.number().int().min(1).max(1_000_000_000).optional(),
+  rpm: z.number().int().min(1).max(1_000_000).optional(),
+  dailyTokens: z.number().int().min(1).max(1_000_000_000_000).optional(),
+  env: z.enum(["live", "test"]).default("live"),
+  endUser: z.string().regex(END_USER_PATTERN).optional(),
+});
+export type CreateKeyInput = z.infer<typeof createKeyInput>;

@@ -1,0 +1,71 @@
+// Builds the long-lived services once (database, audit writer, model) for the server or the
+// CLI; tests build their own with a shared test database.
+import { createDatabase, type DatabaseHandle, migrateDatabase } from "../db/index.ts";
+import { FloodAggregator } from "./audit/flood.ts";
+import { AuditWriter } from "./audit/writer.ts";
+import type { Config } from "./config.ts";
+import type { Clock, Services } from "./context.ts";
+import type { Logger } from "./logger.ts";
+import { createModelProvider } from "./model/index.ts";
+import type { ModelProvider } from "./model/provider.ts";
+
+/** Unauthenticated refusals recorded one by one per address per minute; the rest are counted. */
+export const FLOOD_THRESHOLD_PER_MINUTE = 20;
+const FLOOD_FLUSH_INTERVAL_MS = 5_000;
+
+export interface RunningServices extends Services {
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  logger: Logger;
+  localAdminToken: string | null;
+  /** An already open database (tests share one); otherwise opened from config and migrated. */
+  database?: DatabaseHandle;
+  model?: ModelProvider;
+  clock?: Clock;
+}
+
+export async function openServices(config: Config, options: ServiceOptions): Promise<RunningServices> {
+  const model = options.model ?? createModelProvider(config);
+  const database = options.database ?? (await openMigratedDatabase(config));
+  const clock = options.clock ?? { now: () => new Date() };
+  const auditKey = config.auditKey[0];
+  if (!auditKey) throw new Error("no audit key configured");
+  const audit = new AuditWriter(database.db, auditKey, () => clock.now());
+  const flood = new FloodAggregator(FLOOD_THRESHOLD_PER_MINUTE, () => clock.now().getTime());
+  const flushAggregates = async (all: boolean) => {
+    const due = flood.takeDue(all);
+    if (due.length > 0) await audit.append(...due);
+  };
+  const timer = setInterval(() => {
+    flushAggregates(false).catch((error: unknown) => options.logger.error("flood aggregate write failed", { error }));
+  }, FLOOD_FLUSH_INTERVAL_MS);
+  timer.unref();
+  return {
+    config,
+    database,
+    audit,
+    flood,
+    model,
+    clock,
+    logger: options.logger,
+    localAdminToken: options.localAdminToken,
+    async close() {
+      clearInterval(timer);
+      await flushAggregates(true).catch((error: unknown) => options.logger.error("flood aggregate write failed", { error }));
+      await audit.drain();
+      if (!options.database) await database.close();
+    },
+  };
+}
+
+export async function openMigratedDatabase(config: Config): Promise<DatabaseHandle> {
+  const database = await createDatabase(
+    config.database.kind === "postgres"
+      ? { kind: "postgres", url: config.database.url }
+      : { kind: "pglite", dataDir: config.database.dataDir },
+  );
+  await migrateDatabase(database);
+  return database;
+}

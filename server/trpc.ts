@@ -1,0 +1,219 @@
+// The one tRPC instance and its procedure builders.
+//
+// 1. `auditedProcedure`: the audit middleware is outermost, so it sees every call, including
+//    those refused before their input is parsed.
+// 2. `scopedProcedure({ scopes, input, inputScopes })`: every AI and admin procedure. In tRPC
+//    v11 `.input()` runs where it is chained, so input-derived scopes are checked after it:
+//    authenticate -> procedure scopes -> input -> input scopes -> admission -> handler.
+// 3. `publicProcedure`: explicitly public (audited, no key). A test walks the router and fails
+//    on any procedure that is neither.
+import { initTRPC, type TRPCError } from "@trpc/server";
+import { z } from "zod";
+import { admit } from "./auth/admission.ts";
+import { authenticate, describeCredential } from "./auth/authenticate.ts";
+import type { Principal } from "./auth/principal.ts";
+import { missingScopes, type Scope } from "./auth/scopes.ts";
+import type { AuditOutcome, AuditRecord } from "./audit/record.ts";
+import type { Context } from "./context.ts";
+import { unavailable, withDatabase } from "./db-errors.ts";
+import { fail, isUnauthenticatedRefusal, reasonOf, ScopegateError } from "./errors.ts";
+import { newCallId } from "./ids.ts";
+import type { ModelUsage } from "./model/provider.ts";
+import { currentRequestId } from "./request-scope.ts";
+
+export interface Meta {
+  access: "scoped" | "public";
+  scopes?: readonly Scope[];
+}
+
+/** What one call did, filled in by the pipeline and read by the audit layer. */
+export interface CallState {
+  callId: string;
+  startedAt: number;
+  principal: Principal | null;
+  scopesExercised: string[];
+  flags: string[];
+  model: string | null;
+  usage: ModelUsage | null;
+  /** What the audit record keeps of the result; key-minting procedures never put the key here. */
+  auditOutput: string | null;
+  auditDetails: Record<string, unknown> | null;
+}
+
+
+const t = initTRPC
+  .context<Context>()
+  .meta<Meta>()
+  .create({
+    // Stack traces are added by the formatter only when config says development.
+    isDev: false,
+    errorFormatter({ shape, error, ctx }) {
+      const reason = reasonOf(error);
+      const isDev = ctx?.config.isDev ?? false;
+      const zodError = error.cause instanceof z.ZodError ? z.flattenError(error.cause) : null;
+      // Validation details go in fieldErrors; internal messages never leave in production.
+      const message = zodError
+        ? "Invalid input."
+        : reason === "internal_error" && !isDev
+          ? "Internal server error."
+          : error.message;
+      return {
+        code: shape.code,
+        message,
+        data: {
+          code: shape.data.code,
+          httpStatus: shape.data.httpStatus,
+          path: shape.data.path,
+          reason,
+          requestId: ctx?.request.requestId ?? currentRequestId(),
+          ...(error instanceof ScopegateError ? error.details : {}),
+          ...(zodError ? { fieldErrors: zodError.fieldErrors, formErrors: zodError.formErrors } : {}),
+          ...(isDev && error.stack ? { stack: error.stack } : {}),
+        },
+      };
+    },
+  });
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+function outcomeOf(error: TRPCError | null): AuditOutcome {
+  if (!error) return "ok";
+  if (error.code === "UNPROCESSABLE_CONTENT") return "rejected";
+  const status = error.code === "INTERNAL_SERVER_ERROR" ? 500 : statusClass(error);
+  return status >= 500 ? "error" : "denied";
+}
+
+function statusClass(error: TRPCError): number {
+  const serverSide = new Set(["BAD_GATEWAY", "GATEWAY_TIMEOUT", "SERVICE_UNAVAILABLE", "NOT_IMPLEMENTED"]);
+  return serverSide.has(error.code) ? 500 : 400;
+}
+
+// Raw input is kept only bounded (and the writer redacts it); it may be unparseable.
+const MAX_RAW_INPUT = 8192;
+async function boundedRawInput(getRawInput: () => Promise<unknown>): Promise<string | null> {
+  try {
+    const raw = await getRawInput();
+    if (raw === undefined) return null;
+    const text = JSON.stringify(raw);
+    return text.length > MAX_RAW_INPUT ? text.slice(0, MAX_RAW_INPUT) : text;
+  } catch {
+    return null;
+  }
+}
+
+// Errors whose call the audit middleware recorded; the HTTP layer records the others (unknown
+// procedure, wrong method), which tRPC refuses before any middleware runs.
+const auditedErrors = new WeakSet<object>();
+export const wasAudited = (error: object): boolean => auditedErrors.has(error);
+
+const auditCall = t.middleware(async ({ ctx, path, getRawInput, next }) => {
+  const call: CallState = {
+    callId: newCallId(),
+    startedAt: performance.now(),
+    principal: null,
+    scopesExercised: [],
+    flags: [],
+    model: null,
+    usage: null,
+    auditOutput: null,
+    auditDetails: null,
+  };
+  const result = await next({ ctx: { call } });
+  const error = result.ok ? null : result.error;
+  const reason = error ? reasonOf(error) : null;
+  const principal = call.principal;
+  const credential = principal ? null : describeCredential(ctx);
+  const record: AuditRecord = {
+    phase: "final",
+    requestId: ctx.request.requestId,
+    callId: call.callId,
+    keyId: principal?.keyId ?? credential?.parsedKeyId ?? null,
+    keyFingerprint: credential?.fingerprint ?? null,
+    owner: principal?.owner ?? null,
+    endUser: principal?.endUser ?? null,
+    procedure: path,
+    scopes: call.scopesExercised,
+    outcome: outcomeOf(error),
+    reason,
+    input: await boundedRawInput(getRawInput),
+    output: error ? null : call.auditOutput,
+    flags: call.flags,
+    model: call.model,
+    inputTokens: call.usage?.inputTokens ?? null,
+    outputTokens: call.usage?.outputTokens ?? null,
+    latencyMs: Math.round(performance.now() - call.startedAt),
+    clientAddress: ctx.request.clientAddress,
+    details: call.auditDetails,
+  };
+  if (error) auditedErrors.add(error);
+  if (reason && isUnauthenticatedRefusal(reason) && !ctx.flood.recordIndividually(record)) return result;
+  try {
+    await withDatabase(() => ctx.audit.append(record));
+  } catch (cause) {
+    // No response is released without its final record: fail closed.
+    ctx.logger.error("audit write failed", { requestId: ctx.request.requestId, callId: call.callId, cause });
+    const failure = error instanceof ScopegateError && error.code === "SERVICE_UNAVAILABLE" ? error : unavailable(cause);
+    auditedErrors.add(failure);
+    throw failure;
+  }
+  return result;
+});
+
+export const auditedProcedure = t.procedure.use(auditCall);
+export const publicProcedure = auditedProcedure.meta({ access: "public" });
+
+/** Fails with the exact scopes missing, so a developer can fix a key without guessing. */
+function requireScopes(principal: Principal, call: CallState, required: readonly string[]): void {
+  const missing = missingScopes(principal.scopes, required);
+  if (missing.length > 0) {
+    fail("FORBIDDEN", "missing_scope", `This key lacks the scope(s): ${missing.join(", ")}.`, {
+      missingScopes: missing,
+    });
+  }
+  call.scopesExercised.push(...required.filter((s) => !call.scopesExercised.includes(s)));
+}
+
+/** audit -> authenticate -> procedure scopes: the head every scoped procedure starts with. */
+export const authorizedProcedure = auditedProcedure
+  .use(async ({ ctx, next }) => {
+    const principal = await authenticate(ctx);
+    ctx.call.principal = principal;
+    return next({ ctx: { principal } });
+  })
+  .use(async ({ ctx, meta, next }) => {
+    requireScopes(ctx.principal, ctx.call, meta?.scopes ?? []);
+    return next();
+  });
+
+export interface ScopedOptions<TSchema extends z.ZodType> {
+  scopes: readonly Scope[];
+  input: TSchema;
+  /** Scopes that depend on the input: `db:<source>`, `tool:<name>`, `prompt-processing`. */
+  inputScopes?: (input: z.output<TSchema>) => Scope[];
+  /** Whether the call is admitted (charged a use, rate-limited, `admitted` record). Default true. */
+  admit?: boolean;
+}
+
+export function scopedProcedure<TSchema extends z.ZodType>(options: ScopedOptions<TSchema>) {
+  return authorizedProcedure
+    .meta({ access: "scoped", scopes: options.scopes })
+    .input(options.input)
+    .use(async ({ ctx, input, path, next }) => {
+      requireScopes(ctx.principal, ctx.call, options.inputScopes?.(input as z.output<TSchema>) ?? []);
+      if (options.admit !== false) {
+        await admit(ctx, ctx.principal, {
+          phase: "admitted",
+          requestId: ctx.request.requestId,
+          callId: ctx.call.callId,
+          keyId: ctx.principal.keyId,
+          owner: ctx.principal.owner,
+          endUser: ctx.principal.endUser,
+          procedure: path,
+          scopes: ctx.call.scopesExercised,
+          clientAddress: ctx.request.clientAddress,
+        });
+      }
+      return next();
+    });
+}
