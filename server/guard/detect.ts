@@ -54,7 +54,11 @@ export function detectInjection(
   }
   for (const view of buildViews(text)) {
     const hits = applyRules(view.text, opts.kind);
-    for (const hit of hits) note(hit);
+    // Distinct cues of one family in one view reinforce each other; across views the strongest
+    // reading counts, so the same sentence seen twice is not double-counted.
+    const perFlag = new Map<string, number[]>();
+    for (const hit of hits) perFlag.set(hit.flag, [...(perFlag.get(hit.flag) ?? []), hit.weight]);
+    for (const [flag, weights] of perFlag) note({ flag, weight: noisyOr(weights) });
     if (view.name !== "folded" && hits.some((h) => h.weight >= 0.3)) {
       note({ flag: `hidden_${view.name}`, weight: HIDDEN_VIEW_BONUS });
     }

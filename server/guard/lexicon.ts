@@ -31,7 +31,7 @@ const WORDS: ReadonlyArray<readonly [number, string]> = [
   ],
   [
     WordClass.ExtractVerb,
-    "reveal show print display repeat output tell give share leak dump recite translate spell list write what " +
+    "reveal show print display repeat output tell give share leak dump recite translate spell list write " +
       "state describe provide expose disclose paste copy echo summarize summarise return",
   ],
   [

@@ -108,6 +108,12 @@ const PATTERNS: PatternRule[] = [
       /\b(?:new|updated|real|true|actual) (?:system (?:prompt|instructions?|message)|instructions?|rules?) (?:are|is|follow)\b|\b(?:system|admin|developer|sudo) (?:override|mode|command|access)\b/,
   },
   {
+    flag: "prompt_extraction",
+    weight: 0.55,
+    pattern:
+      /\bwhat (?:were|are|was|is) (?:your|those|these) (?:exact |initial |original |system |previous |hidden |secret )?(?:instructions|rules|prompt|directives|guidelines)\b/,
+  },
+  {
     flag: "persona_switch",
     weight: 0.45,
     pattern:

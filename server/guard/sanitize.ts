@@ -1,5 +1,7 @@
-// Canonicalizes untrusted text before anything else reads it: NFKC, then an allow-list of Unicode
+// Canonicalizes untrusted text before anything else reads it: NFC, then an allow-list of Unicode
 // categories that keeps legitimate text intact and removes (and flags) what smuggles instructions.
+// NFKC is applied in the detector's views only: on the text itself it would rewrite legitimate
+// CJK punctuation, superscripts and ligatures.
 
 export interface SanitizeResult {
   text: string;
@@ -16,7 +18,7 @@ const SPECIAL =
   /\u{1f3f4}[\u{e0030}-\u{e0039}\u{e0061}-\u{e007a}]{1,7}\u{e007f}|[\u{fe00}-\u{fe0f}\u{e0100}-\u{e01ef}]+|[\u00ad\u200c\u200d\u200e\u200f\u061c]|[^\p{L}\p{M}\p{N}\p{P}\p{S}\p{Zs}\t\n\r]/gu;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is being found.
 const NON_ASCII_OR_CONTROL = /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]|[^\0-\x7f]+/g;
-const NFKC_ISLAND = /[\0-\x7f]?[^\0-\x7f]+/g;
+const NORMALIZE_ISLAND = /[\0-\x7f]?[^\0-\x7f]+/g;
 const LETTER_OR_MARK = /^[\p{L}\p{M}]$/u;
 const VISIBLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
 const BIDI_CONTROLS = /^[\u202a-\u202e\u2066-\u2069]$/u;
@@ -46,9 +48,9 @@ function isJoinerContext(prev: string | undefined, next: string | undefined): bo
 export function sanitizeText(input: string): SanitizeResult {
   if (PLAIN_ASCII.test(input)) return { text: input, flags: [] };
   const flags = new Set<string>();
-  // NFKC of each non-ASCII run with its ASCII base character equals NFKC of the whole text
+  // NFC of each non-ASCII run with its ASCII base character equals NFC of the whole text
   // (ASCII never composes with what precedes it), and skips the ASCII bulk of long documents.
-  const normalized = input.replace(NFKC_ISLAND, (island) => island.normalize("NFKC"));
+  const normalized = input.replace(NORMALIZE_ISLAND, (island) => island.normalize("NFC"));
   if (normalized !== input) flags.add("unicode_normalized");
 
   const text = normalized.replace(NON_ASCII_OR_CONTROL, (island: string, at: number, whole: string) =>
@@ -64,7 +66,7 @@ function cleanSpecial(match: string, whole: string, offset: number, flags: Set<s
   const next = charAfter(whole, offset + match.length);
   const cp = match.codePointAt(0) ?? 0;
   if (cp === 0x1f3f4) return match;
-  if ((cp >= 0xfe00 && cp <= 0xfe0f) || cp >= 0xe0100) {
+  if ((cp >= 0xfe00 && cp <= 0xfe0f) || (cp >= 0xe0100 && cp <= 0xe01ef)) {
     // One selector picks a glyph presentation; a run of them encodes hidden bytes.
     const first = String.fromCodePoint(cp);
     if (match.length > first.length) flags.add("variation_selector_smuggling");

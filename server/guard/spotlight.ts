@@ -37,7 +37,7 @@ function escapeBody(text: string, boundary: string): string {
   return text
     .split(boundary)
     .join("[boundary removed]")
-    .replace(TEMPLATE_TOKENS, (token) => `[${token.replace(/[<>|[\]]/g, "")}]`)
+    .replace(TEMPLATE_TOKENS, (token) => `(${token.replace(/[<>|[\]/]/g, "")})`)
     .replace(/<</g, "‹‹")
     .replace(/>>/g, "››");
 }

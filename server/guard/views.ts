@@ -1,7 +1,7 @@
 // Canonical views of untrusted text for the detector: folded (NFKC, invisibles stripped,
 // homoglyphs and leetspeak folded, spaced letters joined), hidden comments, smuggled and decoded payloads.
 
-export type ViewName = "folded" | "hidden_comment" | "smuggled" | "decoded";
+export type ViewName = "folded" | "deobfuscated" | "hidden_comment" | "smuggled" | "decoded";
 
 export interface View {
   name: ViewName;
@@ -170,7 +170,8 @@ function joinSpacedLetters(text: string): string {
     let letters = "";
     while (j < n && isLetter(text.charCodeAt(j)) && !isLetter(text.charCodeAt(j + 1))) {
       letters += text[j];
-      if (isSep(text.charCodeAt(j + 1)) && isLetter(text.charCodeAt(j + 2))) j += 2;
+      const nextIsSingle = isLetter(text.charCodeAt(j + 2)) && !isLetter(text.charCodeAt(j + 3));
+      if (isSep(text.charCodeAt(j + 1)) && nextIsSingle) j += 2;
       else {
         j++;
         break;
@@ -240,7 +241,7 @@ function rot13(s: string): string {
 
 // One pass finds every encoded-looking span; each is then classified. Separate base64, hex and
 // percent-escape scans would each cost a full pass over long documents.
-const ENCODED_SPAN = /\b[A-Za-z0-9+/=_%-]{16,}/g;
+const ENCODED_SPAN = /(?:\b|(?=%))[A-Za-z0-9+/=_%-]{16,}/g;
 const ESCAPED_HEX_SPAN = /(?:\\x[0-9a-fA-F]{2}){4,}/g;
 const HEX = /^(?:0x)?[0-9a-fA-F]+$|^(?:\\x[0-9a-fA-F]{2})+$/;
 const URL_ESCAPED = /%[0-9a-fA-F]{2}/;
@@ -283,8 +284,12 @@ function decodeOnce(text: string, budget: { left: number }): string[] {
 export function buildViews(input: string, options: ViewOptions = {}): View[] {
   const maxDecoded = options.maxDecodedChars ?? 65536;
   const maxDepth = options.maxDepth ?? 2;
-  const folded = joinSpacedLetters(foldLeet(foldCharacters(input)));
+  const folded = foldCharacters(input);
   const views: View[] = [{ name: "folded", text: folded }];
+  // Leet and letter-spacing folds are a separate view: they would mangle template tokens
+  // ("<|im_start|>") that the folded view must still show verbatim.
+  const deobfuscated = joinSpacedLetters(foldLeet(folded));
+  if (deobfuscated !== folded) views.push({ name: "deobfuscated", text: deobfuscated });
 
   for (const body of hiddenComments(input))
     views.push({ name: "hidden_comment", text: foldCharacters(body) });
