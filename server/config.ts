@@ -137,7 +137,8 @@ function loadSecret(env: Env, name: string, generateInDir: string | null): Versi
       throw new ConfigError(`${name}_FILE`, "cannot read the file");
     }
   }
-  if (!raw && generateInDir) raw = readOrCreateSecretFile(generateInDir, name.toLowerCase().replace(/_/g, "-"));
+  if (!raw && generateInDir)
+    raw = readOrCreateSecretFile(generateInDir, name.toLowerCase().replace(/_/g, "-"));
   if (!raw) throw new ConfigError(name, `required with DATABASE_URL (or ${name}_FILE)`);
   return parseVersionedSecret(name, raw);
 }
@@ -174,7 +175,10 @@ function readOrCreateSecretFile(dataDir: string, fileName: string): string {
 
 function parseCidrs(list: string): BlockList {
   const blockList = new BlockList();
-  for (const entry of list.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [address = "", prefixText] = entry.split("/");
     const family = isIP(address);
     if (family === 0) throw new ConfigError("SCOPEGATE_TRUSTED_PROXIES", `not an IP or CIDR: ${entry}`);

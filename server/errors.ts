@@ -55,7 +55,12 @@ export class ScopegateError extends TRPCError {
   }
 }
 
-export function fail(code: TRPC_ERROR_CODE_KEY, reason: Reason, message: string, details?: ErrorDetails): never {
+export function fail(
+  code: TRPC_ERROR_CODE_KEY,
+  reason: Reason,
+  message: string,
+  details?: ErrorDetails,
+): never {
   throw new ScopegateError(code, reason, message, details);
 }
 

@@ -12,10 +12,16 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+export function createLogger(
+  level: LogLevel,
+  write: (line: string) => void = (l) => process.stderr.write(l),
+): Logger {
   const log = (at: LogLevel, message: string, fields?: Record<string, unknown>) => {
     if (ORDER[at] < ORDER[level]) return;
-    const line = JSON.stringify({ ts: new Date().toISOString(), level: at, msg: message, ...fields }, errorAware);
+    const line = JSON.stringify(
+      { ts: new Date().toISOString(), level: at, msg: message, ...fields },
+      errorAware,
+    );
     write(`${redactSecrets(line).text}\n`);
   };
   return {

@@ -39,7 +39,9 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
     if (due.length > 0) await audit.append(...due);
   };
   const timer = setInterval(() => {
-    flushAggregates(false).catch((error: unknown) => options.logger.error("flood aggregate write failed", { error }));
+    flushAggregates(false).catch((error: unknown) =>
+      options.logger.error("flood aggregate write failed", { error }),
+    );
   }, FLOOD_FLUSH_INTERVAL_MS);
   timer.unref();
   return {
@@ -53,7 +55,9 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
     localAdminToken: options.localAdminToken,
     async close() {
       clearInterval(timer);
-      await flushAggregates(true).catch((error: unknown) => options.logger.error("flood aggregate write failed", { error }));
+      await flushAggregates(true).catch((error: unknown) =>
+        options.logger.error("flood aggregate write failed", { error }),
+      );
       await audit.drain();
       if (!options.database) await database.close();
     },

@@ -9,11 +9,11 @@
 //    on any procedure that is neither.
 import { initTRPC, type TRPCError } from "@trpc/server";
 import { z } from "zod";
+import type { AuditOutcome, AuditRecord } from "./audit/record.ts";
 import { admit } from "./auth/admission.ts";
 import { authenticate, describeCredential } from "./auth/authenticate.ts";
 import type { Principal } from "./auth/principal.ts";
 import { missingScopes, type Scope } from "./auth/scopes.ts";
-import type { AuditOutcome, AuditRecord } from "./audit/record.ts";
 import type { Context } from "./context.ts";
 import { unavailable, withDatabase } from "./db-errors.ts";
 import { fail, isUnauthenticatedRefusal, reasonOf, ScopegateError } from "./errors.ts";
@@ -39,7 +39,6 @@ export interface CallState {
   auditOutput: string | null;
   auditDetails: Record<string, unknown> | null;
 }
-
 
 const t = initTRPC
   .context<Context>()
@@ -153,7 +152,8 @@ const auditCall = t.middleware(async ({ ctx, path, getRawInput, next }) => {
   } catch (cause) {
     // No response is released without its final record: fail closed.
     ctx.logger.error("audit write failed", { requestId: ctx.request.requestId, callId: call.callId, cause });
-    const failure = error instanceof ScopegateError && error.code === "SERVICE_UNAVAILABLE" ? error : unavailable(cause);
+    const failure =
+      error instanceof ScopegateError && error.code === "SERVICE_UNAVAILABLE" ? error : unavailable(cause);
     auditedErrors.add(failure);
     throw failure;
   }

@@ -60,7 +60,9 @@ describe("a key with only endpoint:summarize-doc", () => {
     expect(summary.summary).toContain("payroll");
 
     await expectTrpcError(
-      api.summarizeDoc({ document: { source: "private-documents", id: "00000000-0000-4000-8000-000000000000" } }),
+      api.summarizeDoc({
+        document: { source: "private-documents", id: "00000000-0000-4000-8000-000000000000" },
+      }),
       "NOT_FOUND",
       "not_found",
     );

@@ -1,6 +1,16 @@
 // Append-only audit records, one hash chain per writer process (writer_id, seq) so several
 // processes append without a shared lock and every chain verifies on its own.
-import { bigint, bigserial, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  bigserial,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+} from "drizzle-orm/pg-core";
 
 export const auditLog = pgTable(
   "audit_log",

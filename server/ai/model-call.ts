@@ -20,7 +20,13 @@ export async function callModel(
   } catch (cause) {
     if (cause instanceof ScopegateError) throw cause;
     if (timeout.aborted) {
-      throw new ScopegateError("GATEWAY_TIMEOUT", "model_timeout", "The model did not answer in time.", {}, cause);
+      throw new ScopegateError(
+        "GATEWAY_TIMEOUT",
+        "model_timeout",
+        "The model did not answer in time.",
+        {},
+        cause,
+      );
     }
     ctx.logger.warn("model call failed", { requestId: ctx.request.requestId, cause });
     throw new ScopegateError("BAD_GATEWAY", "model_error", "The model provider failed.", {}, cause);

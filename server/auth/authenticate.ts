@@ -36,7 +36,10 @@ export function describeCredential(ctx: Context): PresentedCredential | null {
   return describeCredentialOf(ctx.config, ctx.request.authorization);
 }
 
-export function describeCredentialOf(config: Config, authorization: string | undefined): PresentedCredential | null {
+export function describeCredentialOf(
+  config: Config,
+  authorization: string | undefined,
+): PresentedCredential | null {
   const token = bearerToken(authorization);
   if (!token) return null;
   const auditKey = config.auditKey[0];
@@ -52,7 +55,8 @@ function sameSecret(a: string, b: string): boolean {
 
 export async function authenticate(ctx: Context): Promise<Principal> {
   const token = bearerToken(ctx.request.authorization);
-  if (token === null) fail("UNAUTHORIZED", "missing_key", "An API key is required: Authorization: Bearer <key>.");
+  if (token === null)
+    fail("UNAUTHORIZED", "missing_key", "An API key is required: Authorization: Bearer <key>.");
   if (ctx.localAdminToken && sameSecret(token, ctx.localAdminToken)) return localOperator();
 
   const parsed = parseKey(token);
@@ -66,7 +70,8 @@ export async function authenticate(ctx: Context): Promise<Principal> {
     row && { hash: row.secretHash, pepperVersion: row.pepperVersion },
     parsed.secret,
   );
-  if (!row || !matches || row.env !== parsed.env) fail("UNAUTHORIZED", "invalid_key", "The API key is invalid.");
+  if (!row || !matches || row.env !== parsed.env)
+    fail("UNAUTHORIZED", "invalid_key", "The API key is invalid.");
 
   // Only a holder of the correct secret gets past this line and may learn the key's state.
   const now = ctx.clock.now();
@@ -77,7 +82,8 @@ export async function authenticate(ctx: Context): Promise<Principal> {
   }
   const ancestors = row.parentId ? await loadAncestors(ctx, row.parentId) : [];
   for (const ancestor of ancestors) {
-    if (ancestor.revoked_at) fail("UNAUTHORIZED", "revoked_key", "The key this key was derived from is revoked.");
+    if (ancestor.revoked_at)
+      fail("UNAUTHORIZED", "revoked_key", "The key this key was derived from is revoked.");
     if (ancestor.expires_at && new Date(ancestor.expires_at) <= now) {
       fail("UNAUTHORIZED", "expired_key", "The key this key was derived from has expired.");
     }

@@ -41,7 +41,10 @@ export function newKeyId(): string {
 }
 
 /** A fresh key; the plaintext is returned to the caller once and never stored. */
-export function generateKey(env: KeyEnv, keyId = newKeyId()): { plaintext: string; keyId: string; secret: string } {
+export function generateKey(
+  env: KeyEnv,
+  keyId = newKeyId(),
+): { plaintext: string; keyId: string; secret: string } {
   const secret = randomBase62(SECRET_LENGTH);
   const prefix = `sg_${env}_${keyId}_${secret}`;
   return { plaintext: prefix + checksum(prefix), keyId, secret };

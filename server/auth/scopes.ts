@@ -14,7 +14,8 @@ export const FIXED_SCOPES = [
 export type FixedScope = (typeof FIXED_SCOPES)[number];
 export type Scope = FixedScope | `db:${string}` | `tool:${string}`;
 
-export const SCOPE_PATTERN = /^(?:(?:endpoint|db|tool|keys|admin):[a-z0-9][a-z0-9-]{0,63}|prompt-processing)$/;
+export const SCOPE_PATTERN =
+  /^(?:(?:endpoint|db|tool|keys|admin):[a-z0-9][a-z0-9-]{0,63}|prompt-processing)$/;
 const WILDCARDS = new Set(["db:*", "tool:*"]);
 /** Data-source and tool names: the part after `db:` / `tool:`. */
 export const RESOURCE_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;

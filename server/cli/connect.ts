@@ -19,11 +19,20 @@ export interface CliConnection {
 
 function httpClient(url: string, bearer: string): TRPCClient<AppRouter> {
   return createTRPCClient<AppRouter>({
-    links: [httpBatchLink({ url: `${url.replace(/\/+$/, "")}/trpc`, headers: { authorization: `Bearer ${bearer}` } })],
+    links: [
+      httpBatchLink({
+        url: `${url.replace(/\/+$/, "")}/trpc`,
+        headers: { authorization: `Bearer ${bearer}` },
+      }),
+    ],
   });
 }
 
-export async function connect(env: Record<string, string | undefined>, config: Config, logger: Logger): Promise<CliConnection> {
+export async function connect(
+  env: Record<string, string | undefined>,
+  config: Config,
+  logger: Logger,
+): Promise<CliConnection> {
   const remoteUrl = env.SCOPEGATE_URL;
   const remoteKey = env.SCOPEGATE_API_KEY;
   if (remoteUrl || remoteKey) {
@@ -33,7 +42,11 @@ export async function connect(env: Record<string, string | undefined>, config: C
   if (config.database.kind === "pglite") {
     const holder = readLiveLock(config.dataDir);
     if (holder?.port && holder.token) {
-      return { api: httpClient(`http://127.0.0.1:${holder.port}`, holder.token), mode: "local-server", close: async () => {} };
+      return {
+        api: httpClient(`http://127.0.0.1:${holder.port}`, holder.token),
+        mode: "local-server",
+        close: async () => {},
+      };
     }
   }
   const lock = config.database.kind === "pglite" ? acquireLock(config.dataDir) : null;

@@ -10,17 +10,26 @@ export function parseDuration(text: string): number {
 
 export class UsageError extends Error {}
 
-// C0/C1 controls, DEL and bidi controls are shown escaped, never interpreted.
-const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// Control and format characters (including bidi overrides) are shown escaped, never
+// interpreted by the terminal; newlines and tabs are kept.
+const UNSAFE = /[\p{Cc}\p{Cf}]/gu;
 
 export function escapeControls(text: string): string {
-  return text.replace(UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return text.replace(UNSAFE, (ch) =>
+    ch === "\n" || ch === "\t" ? ch : `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 export function table(rows: Array<Record<string, unknown>>, columns: string[]): string {
-  const cells = rows.map((row) => columns.map((c) => escapeControls(formatCell(row[c])).replace(/\n/g, "\\n")));
+  const cells = rows.map((row) =>
+    columns.map((c) => escapeControls(formatCell(row[c])).replace(/\n/g, "\\n")),
+  );
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => (r[i] ?? "").length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
   return [line(columns), ...cells.map(line)].join("\n");
 }
 

@@ -49,7 +49,11 @@ export async function serve(config: Config, logger: Logger, port = config.port):
       return stopping;
     };
     if (lock) await writeDemoKey(running, config.dataDir, logger);
-    logger.info("listening", { port: actualPort, database: config.database.kind, model: config.model.provider });
+    logger.info("listening", {
+      port: actualPort,
+      database: config.database.kind,
+      model: config.model.provider,
+    });
     return { port: actualPort, server, services: running, stop };
   } catch (error) {
     await services?.close();

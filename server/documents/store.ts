@@ -26,7 +26,12 @@ export async function addDocument(
 
 /** Documents in the given sources, newest first; `null` means every source (a `db:*` holder). */
 export async function listDocuments(db: Database, sources: string[] | null, limit: number) {
-  const columns = { id: documents.id, source: documents.source, title: documents.title, createdAt: documents.createdAt };
+  const columns = {
+    id: documents.id,
+    source: documents.source,
+    title: documents.title,
+    createdAt: documents.createdAt,
+  };
   if (sources !== null && sources.length === 0) return [];
   const query = db.select(columns).from(documents);
   const filtered = sources === null ? query : query.where(inArray(documents.source, sources));

@@ -11,7 +11,11 @@ function isTrusted(trusted: BlockList, address: string): boolean {
   return family !== 0 && trusted.check(address, family === 4 ? "ipv4" : "ipv6");
 }
 
-export function clientAddress(remote: string | undefined, forwardedFor: string | undefined, trusted: BlockList): string {
+export function clientAddress(
+  remote: string | undefined,
+  forwardedFor: string | undefined,
+  trusted: BlockList,
+): string {
   const peer = normalize(remote ?? "unknown");
   if (!isTrusted(trusted, peer) || !forwardedFor) return peer;
   const hops = forwardedFor

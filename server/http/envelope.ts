@@ -1,6 +1,6 @@
 // The tRPC error envelope for requests refused before tRPC runs, so every error a client sees
 // has the same shape: { error: { code, message, data: { code, httpStatus, reason, requestId } } }.
-import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
+import { type TRPC_ERROR_CODE_KEY, TRPC_ERROR_CODES_BY_KEY } from "@trpc/server/rpc";
 import type { Reason } from "../errors.ts";
 
 export interface HttpRefusal {
@@ -11,13 +11,49 @@ export interface HttpRefusal {
 }
 
 export const REFUSALS = {
-  payloadTooLarge: { status: 413, code: "PAYLOAD_TOO_LARGE", reason: "payload_too_large", message: "The request body exceeds 1 MiB." },
-  headersTooLarge: { status: 431, code: "BAD_REQUEST", reason: "headers_too_large", message: "The request headers are too large." },
-  batchTooLarge: { status: 400, code: "BAD_REQUEST", reason: "batch_too_large", message: "A batch holds at most 50 calls." },
-  unsupportedMediaType: { status: 415, code: "UNSUPPORTED_MEDIA_TYPE", reason: "unsupported_media_type", message: "Send application/json." },
-  invalidJson: { status: 400, code: "PARSE_ERROR", reason: "invalid_json", message: "The request body is not valid UTF-8 JSON." },
-  keyInUrl: { status: 400, code: "BAD_REQUEST", reason: "key_in_url", message: "API keys are accepted only in the Authorization header; this key may have leaked into logs and should be rotated." },
-  methodNotSupported: { status: 405, code: "METHOD_NOT_SUPPORTED", reason: "method_not_supported", message: "Use GET for queries and POST for mutations." },
+  payloadTooLarge: {
+    status: 413,
+    code: "PAYLOAD_TOO_LARGE",
+    reason: "payload_too_large",
+    message: "The request body exceeds 1 MiB.",
+  },
+  headersTooLarge: {
+    status: 431,
+    code: "BAD_REQUEST",
+    reason: "headers_too_large",
+    message: "The request headers are too large.",
+  },
+  batchTooLarge: {
+    status: 400,
+    code: "BAD_REQUEST",
+    reason: "batch_too_large",
+    message: "A batch holds at most 50 calls.",
+  },
+  unsupportedMediaType: {
+    status: 415,
+    code: "UNSUPPORTED_MEDIA_TYPE",
+    reason: "unsupported_media_type",
+    message: "Send application/json.",
+  },
+  invalidJson: {
+    status: 400,
+    code: "PARSE_ERROR",
+    reason: "invalid_json",
+    message: "The request body is not valid UTF-8 JSON.",
+  },
+  keyInUrl: {
+    status: 400,
+    code: "BAD_REQUEST",
+    reason: "key_in_url",
+    message:
+      "API keys are accepted only in the Authorization header; this key may have leaked into logs and should be rotated.",
+  },
+  methodNotSupported: {
+    status: 405,
+    code: "METHOD_NOT_SUPPORTED",
+    reason: "method_not_supported",
+    message: "Use GET for queries and POST for mutations.",
+  },
   notFound: { status: 404, code: "NOT_FOUND", reason: "not_found", message: "Not found." },
 } as const satisfies Record<string, HttpRefusal>;
 

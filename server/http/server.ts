@@ -6,8 +6,8 @@ import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import type { TRPCError } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
-import { describeCredentialOf } from "../auth/authenticate.ts";
 import type { AuditRecord } from "../audit/record.ts";
+import { describeCredentialOf } from "../auth/authenticate.ts";
 import { createContext, type RequestInfo, type Services } from "../context.ts";
 import { reasonOf, ScopegateError } from "../errors.ts";
 import { newCallId, newRequestId } from "../ids.ts";
@@ -48,8 +48,17 @@ export function createHttpServer(services: Services, options: HttpServerOptions 
     const requestId = newRequestId();
     const refusal = error.code === "HPE_HEADER_OVERFLOW" ? REFUSALS.headersTooLarge : REFUSALS.invalidJson;
     const body = errorEnvelope(refusal, requestId);
-    const address = clientAddress((socket as Socket).remoteAddress, undefined, services.config.trustedProxies);
-    void auditRefusal(services, { requestId, clientAddress: address, authorization: undefined, endUser: undefined }, null, refusal);
+    const address = clientAddress(
+      (socket as Socket).remoteAddress,
+      undefined,
+      services.config.trustedProxies,
+    );
+    void auditRefusal(
+      services,
+      { requestId, clientAddress: address, authorization: undefined, endUser: undefined },
+      null,
+      refusal,
+    );
     if (socket.writable) {
       socket.end(
         `HTTP/1.1 ${refusal.status} ${refusal.status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
@@ -61,14 +70,23 @@ export function createHttpServer(services: Services, options: HttpServerOptions 
   return server;
 }
 
-async function handle(services: Services, options: HttpServerOptions, req: IncomingMessage, res: ServerResponse) {
+async function handle(
+  services: Services,
+  options: HttpServerOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+) {
   const requestId = newRequestId();
   res.setHeader("x-request-id", requestId);
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
   const url = new URL(req.url ?? "/", "http://localhost");
   const info: RequestInfo = {
     requestId,
-    clientAddress: clientAddress(req.socket.remoteAddress, headerValue(req, "x-forwarded-for"), services.config.trustedProxies),
+    clientAddress: clientAddress(
+      req.socket.remoteAddress,
+      headerValue(req, "x-forwarded-for"),
+      services.config.trustedProxies,
+    ),
     authorization: headerValue(req, "authorization"),
     endUser: headerValue(req, "x-end-user"),
   };
@@ -89,12 +107,19 @@ async function handle(services: Services, options: HttpServerOptions, req: Incom
   await refuse(services, res, info, null, REFUSALS.notFound);
 }
 
-async function handleTrpc(services: Services, req: IncomingMessage, res: ServerResponse, url: URL, info: RequestInfo) {
+async function handleTrpc(
+  services: Services,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  info: RequestInfo,
+) {
   const path = decodeURIComponent(url.pathname.slice(TRPC_PREFIX.length)).slice(0, 512);
   if ([...url.searchParams].some(([name, value]) => CREDENTIAL_PARAMS.test(name) || KEY_LIKE.test(value))) {
     return refuse(services, res, info, path, REFUSALS.keyInUrl);
   }
-  if (req.method !== "GET" && req.method !== "POST") return refuse(services, res, info, path, REFUSALS.methodNotSupported);
+  if (req.method !== "GET" && req.method !== "POST")
+    return refuse(services, res, info, path, REFUSALS.methodNotSupported);
   if (url.searchParams.get("batch") === "1" && path.split(",").length > MAX_BATCH_CALLS) {
     return refuse(services, res, info, path, REFUSALS.batchTooLarge);
   }
@@ -127,9 +152,14 @@ async function handleTrpc(services: Services, req: IncomingMessage, res: ServerR
       maxBatchSize: MAX_BATCH_CALLS,
       createContext: () => createContext(services, info),
       onError: ({ error, path: callPath }) => {
-        if (!wasAudited(error)) pending.push(auditRefusal(services, info, callPath ?? path, refusalOf(error)));
+        if (!wasAudited(error))
+          pending.push(auditRefusal(services, info, callPath ?? path, refusalOf(error)));
         if (reasonOf(error) === "internal_error") {
-          services.logger.error("internal error", { requestId: info.requestId, path: callPath, error: error.cause ?? error });
+          services.logger.error("internal error", {
+            requestId: info.requestId,
+            path: callPath,
+            error: error.cause ?? error,
+          });
         }
       },
       responseMeta: ({ errors }) => retryAfterHeader(errors),
@@ -156,14 +186,25 @@ function retryAfterHeader(errors: readonly TRPCError[]): { headers?: Record<stri
   return { headers: { "retry-after": String(Math.max(1, Math.ceil(Math.max(...waits) / 1000))) } };
 }
 
-async function refuse(services: Services, res: ServerResponse, info: RequestInfo, path: string | null, refusal: HttpRefusal) {
+async function refuse(
+  services: Services,
+  res: ServerResponse,
+  info: RequestInfo,
+  path: string | null,
+  refusal: HttpRefusal,
+) {
   await auditRefusal(services, info, path, refusal);
   res.setHeader("connection", refusal.status === 413 ? "close" : "keep-alive");
   sendRaw(res, refusal.status, errorEnvelope(refusal, info.requestId));
 }
 
 /** One `final` record for a request refused outside the procedure pipeline. */
-async function auditRefusal(services: Services, info: RequestInfo, path: string | null, refusal: HttpRefusal): Promise<void> {
+async function auditRefusal(
+  services: Services,
+  info: RequestInfo,
+  path: string | null,
+  refusal: HttpRefusal,
+): Promise<void> {
   const credential = describeCredentialOf(services.config, info.authorization);
   const record: AuditRecord = {
     phase: "final",

@@ -2,12 +2,12 @@
 // written with its `event` audit record in one transaction.
 import { desc, eq } from "drizzle-orm";
 import { type ApiKeyRow, apiKeys } from "../../db/index.ts";
+import type { AuditRecord } from "../audit/record.ts";
+import { Declined } from "../audit/writer.ts";
 import { generateKey } from "../auth/key-format.ts";
 import type { Principal } from "../auth/principal.ts";
 import { describeValidScopes, isKnownScope, missingScopes } from "../auth/scopes.ts";
 import { hashSecret } from "../auth/secret-hash.ts";
-import type { AuditRecord } from "../audit/record.ts";
-import { Declined } from "../audit/writer.ts";
 import type { Context } from "../context.ts";
 import { withDatabase } from "../db-errors.ts";
 import { fail } from "../errors.ts";
@@ -51,9 +51,14 @@ export function toMetadata(row: ApiKeyRow): KeyMetadata {
 export function checkGrantable(granter: Principal, requested: readonly string[]): void {
   const unknown = requested.filter((s) => !isKnownScope(s));
   if (unknown.length > 0) {
-    fail("BAD_REQUEST", "invalid_input", `Unknown scope(s): ${unknown.join(", ")}. Valid: ${describeValidScopes()}.`, {
-      fieldErrors: { scopes: [`unknown: ${unknown.join(", ")}`, `valid: ${describeValidScopes()}`] },
-    });
+    fail(
+      "BAD_REQUEST",
+      "invalid_input",
+      `Unknown scope(s): ${unknown.join(", ")}. Valid: ${describeValidScopes()}.`,
+      {
+        fieldErrors: { scopes: [`unknown: ${unknown.join(", ")}`, `valid: ${describeValidScopes()}`] },
+      },
+    );
   }
   const notHeld = missingScopes(granter.scopes, requested);
   if (notHeld.length > 0) {
@@ -63,7 +68,13 @@ export function checkGrantable(granter: Principal, requested: readonly string[])
   }
 }
 
-function eventRecord(ctx: Context, actor: Principal, callId: string, event: string, details: object): AuditRecord {
+function eventRecord(
+  ctx: Context,
+  actor: Principal,
+  callId: string,
+  event: string,
+  details: object,
+): AuditRecord {
   return {
     phase: "event",
     requestId: ctx.request.requestId,
@@ -113,12 +124,16 @@ export async function createKey(ctx: Context, actor: Principal, callId: string, 
 }
 
 export async function listKeys(ctx: Context): Promise<KeyMetadata[]> {
-  const rows = await withDatabase(() => ctx.database.db.select().from(apiKeys).orderBy(desc(apiKeys.createdAt)).limit(1000));
+  const rows = await withDatabase(() =>
+    ctx.database.db.select().from(apiKeys).orderBy(desc(apiKeys.createdAt)).limit(1000),
+  );
   return rows.map(toMetadata);
 }
 
 export async function showKey(ctx: Context, keyId: string): Promise<KeyMetadata> {
-  const [row] = await withDatabase(() => ctx.database.db.select().from(apiKeys).where(eq(apiKeys.id, keyId)).limit(1));
+  const [row] = await withDatabase(() =>
+    ctx.database.db.select().from(apiKeys).where(eq(apiKeys.id, keyId)).limit(1),
+  );
   if (!row) fail("NOT_FOUND", "not_found", `No key with id ${keyId}.`);
   return toMetadata(row);
 }
@@ -128,7 +143,10 @@ export async function revokeKey(ctx: Context, actor: Principal, callId: string, 
   const event = eventRecord(ctx, actor, callId, "revoke", { targetKeyId: keyId });
   const found = await withDatabase(() =>
     ctx.audit.appendWith([event], [keyId], async (tx) => {
-      const [row] = await tx.select({ revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, keyId));
+      const [row] = await tx
+        .select({ revokedAt: apiKeys.revokedAt })
+        .from(apiKeys)
+        .where(eq(apiKeys.id, keyId));
       if (!row) return new Declined(null);
       if (row.revokedAt) return row.revokedAt;
       await tx.update(apiKeys).set({ revokedAt }).where(eq(apiKeys.id, keyId));

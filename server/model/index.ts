@@ -6,5 +6,8 @@ import type { ModelProvider } from "./provider.ts";
 
 export function createModelProvider(config: Config): ModelProvider {
   if (config.model.provider === "offline") return new OfflineProvider();
-  throw new ConfigError("SCOPEGATE_MODEL_PROVIDER", "the openai provider is not available in this build; use offline");
+  throw new ConfigError(
+    "SCOPEGATE_MODEL_PROVIDER",
+    "the openai provider is not available in this build; use offline",
+  );
 }

@@ -66,7 +66,9 @@ export class OfflineProvider implements ModelProvider {
   async complete(request: CompletionRequest): Promise<Completion> {
     request.signal?.throwIfAborted();
     const text =
-      request.task.kind === "summarize" ? extractiveSummary(request.task.text, request.task.maxWords) : chatReply(request);
+      request.task.kind === "summarize"
+        ? extractiveSummary(request.task.text, request.task.maxWords)
+        : chatReply(request);
     const prompt = request.messages.map((m) => m.content).join("\n");
     return {
       text,

@@ -6,7 +6,7 @@ import { CHAT_SYSTEM_PROMPT, SUMMARIZE_SYSTEM_PROMPT } from "../ai/prompts.ts";
 import { dataSourceScope, RESOURCE_NAME_PATTERN, type Scope } from "../auth/scopes.ts";
 import type { Context } from "../context.ts";
 import { withDatabase } from "../db-errors.ts";
-import { documentRef, type DocumentRef } from "../documents/schemas.ts";
+import { type DocumentRef, documentRef } from "../documents/schemas.ts";
 import { findDocument } from "../documents/store.ts";
 import { fail } from "../errors.ts";
 import type { ModelMessage } from "../model/provider.ts";
@@ -31,7 +31,12 @@ export const summarizeDocInput = z
 export const chatInput = z.strictObject({
   // Callers speak as user or assistant only; the system prompt is ours.
   messages: z
-    .array(z.strictObject({ role: z.enum(["user", "assistant"]), content: z.string().min(1).max(MAX_MESSAGE_CHARS) }))
+    .array(
+      z.strictObject({
+        role: z.enum(["user", "assistant"]),
+        content: z.string().min(1).max(MAX_MESSAGE_CHARS),
+      }),
+    )
     .min(1)
     .max(50)
     .refine((m) => m.some((x) => x.role === "user"), { message: "at least one user message" }),

@@ -26,7 +26,10 @@ export const documentsRouter = router({
 
   list: scopedProcedure({
     scopes: ["admin:documents"],
-    input: z.strictObject({ source: sourceName.optional(), limit: z.number().int().min(1).max(1000).default(100) }),
+    input: z.strictObject({
+      source: sourceName.optional(),
+      limit: z.number().int().min(1).max(1000).default(100),
+    }),
     inputScopes: (input) => (input.source ? [dataSourceScope(input.source)] : []),
   }).query(async ({ ctx, input }) => {
     const held = ctx.principal.scopes;

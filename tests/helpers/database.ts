@@ -2,8 +2,8 @@
 // shared), or, with DATABASE_URL, a fresh database created on that server for this worker and
 // dropped when the worker ends. Tables are truncated between tests.
 import { randomBytes } from "node:crypto";
-import postgres from "postgres";
 import { sql } from "drizzle-orm";
+import postgres from "postgres";
 import { inject } from "vitest";
 import { createDatabase, type DatabaseHandle, migrateDatabase } from "../../db/index.ts";
 

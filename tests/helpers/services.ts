@@ -7,7 +7,7 @@ import { afterEach, beforeEach } from "vitest";
 import { auditLog, type DatabaseHandle } from "../../db/index.ts";
 import { localOperator } from "../../server/auth/principal.ts";
 import type { Config } from "../../server/config.ts";
-import { createContext, type Clock, type RequestInfo } from "../../server/context.ts";
+import { type Clock, createContext, type RequestInfo } from "../../server/context.ts";
 import { newCallId, newRequestId } from "../../server/ids.ts";
 import { createKey } from "../../server/keys/service.ts";
 import { createLogger } from "../../server/logger.ts";
@@ -24,7 +24,13 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     dataDir: "/nonexistent",
     peppers: [{ version: 1, key: randomBytes(32) }],
     auditKey: [{ version: 1, key: randomBytes(32) }],
-    model: { provider: "offline", timeoutMs: 5000, name: "offline", openaiApiKey: undefined, openaiBaseUrl: undefined },
+    model: {
+      provider: "offline",
+      timeoutMs: 5000,
+      name: "offline",
+      openaiApiKey: undefined,
+      openaiBaseUrl: undefined,
+    },
     paymentApiUrl: undefined,
     trustedProxies: new BlockList(),
     corsOrigins: [],
@@ -134,7 +140,8 @@ export async function findLeaks(services: TestServices): Promise<string[]> {
   const leaks: string[] = [];
   for (const text of haystacks) {
     if (KEY_FORMAT.test(text)) leaks.push(`key-format match: ${KEY_FORMAT.exec(text)?.[0].slice(0, 20)}…`);
-    for (const secret of issuedSecrets) if (text.includes(secret)) leaks.push(`issued secret ${secret.slice(0, 8)}…`);
+    for (const secret of issuedSecrets)
+      if (text.includes(secret)) leaks.push(`issued secret ${secret.slice(0, 8)}…`);
   }
   return leaks;
 }
