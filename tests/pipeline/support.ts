@@ -1,12 +1,33 @@
 // Shared pieces of the procedure-level pipeline tests: catching tRPC refusals, a controllable
 // clock, a model double that counts calls, and audit-row lookups.
 import { TRPCError } from "@trpc/server";
+import { eq } from "drizzle-orm";
 import { expect } from "vitest";
-import type { DatabaseHandle } from "../../db/index.ts";
+import { apiKeys, type DatabaseHandle } from "../../db/index.ts";
+import { isKnownScope } from "../../server/auth/scopes.ts";
 import type { Clock } from "../../server/context.ts";
 import { OfflineProvider } from "../../server/model/offline.ts";
 import type { Completion, CompletionRequest, ModelProvider } from "../../server/model/provider.ts";
-import { auditRows } from "../helpers/services.ts";
+import type { RunningServices } from "../../server/services.ts";
+import { auditRows, type callerFor, createTestKey, type KeyOptions } from "../helpers/services.ts";
+
+export type Caller = ReturnType<typeof callerFor>;
+
+/**
+ * A key holding exactly `scopes`. Scopes outside the catalog (`DB:x`) cannot be granted, so they
+ * are written to the row directly: matching must still refuse them.
+ */
+export async function keyHolding(
+  services: RunningServices,
+  scopes: string[],
+  options: Partial<KeyOptions> = {},
+) {
+  const key = await createTestKey(services, { ...options, scopes: scopes.filter(isKnownScope) });
+  if (!scopes.every(isKnownScope)) {
+    await services.database.db.update(apiKeys).set({ scopes }).where(eq(apiKeys.id, key.keyId));
+  }
+  return key;
+}
 
 export type Refusal = TRPCError & {
   reason?: string;
