@@ -1,9 +1,12 @@
 // Shared pieces of the procedure-level pipeline tests: catching tRPC refusals, a controllable
 // clock, a model double that counts calls, and audit-row lookups.
 import { TRPCError } from "@trpc/server";
-import { eq } from "drizzle-orm";
+import { eq, type Logger as QueryLogger, type SQL } from "drizzle-orm";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { expect } from "vitest";
-import { apiKeys, type DatabaseHandle } from "../../db/index.ts";
+import { apiKeys, type Database, type DatabaseHandle } from "../../db/index.ts";
+import * as schema from "../../db/schema/index.ts";
 import { isKnownScope } from "../../server/auth/scopes.ts";
 import type { Clock } from "../../server/context.ts";
 import { OfflineProvider } from "../../server/model/offline.ts";
@@ -68,6 +71,12 @@ export class TestClock implements Clock {
   }
 }
 
+/** The test clock of services made with `useTestServices(() => ({ clock: new TestClock() }))`. */
+export function testClockOf(services: RunningServices): TestClock {
+  if (!(services.clock instanceof TestClock)) throw new Error("these services were not given a TestClock");
+  return services.clock;
+}
+
 /**
  * The offline model behind a counter (and an optional hook that runs first), so a test can
  * prove a refused call never reached the model. The model is not what these tests check.
@@ -90,4 +99,25 @@ export async function finalRecords(database: DatabaseHandle) {
 
 export async function admittedRecords(database: DatabaseHandle) {
   return (await auditRows(database)).filter((r) => r.phase === "admitted");
+}
+
+/**
+ * The same real database behind a second Drizzle instance that reports every statement it
+ * sends (on both drivers), for proving which queries a call did or did not make.
+ */
+export function observedDatabase(handle: DatabaseHandle, onQuery: (query: string) => void): DatabaseHandle {
+  const logger: QueryLogger = { logQuery: (query) => onQuery(query) };
+  if (handle.driver === "pglite" && handle.pglite) {
+    const db = drizzlePglite(handle.pglite, { schema, logger }) as unknown as Database;
+    const rows = async <T extends Record<string, unknown>>(query: SQL) =>
+      ((await db.execute(query)) as unknown as { rows: T[] }).rows;
+    return { ...handle, db, rows };
+  }
+  if (handle.driver === "postgres" && handle.postgresClient) {
+    const db = drizzlePostgres(handle.postgresClient, { schema, logger }) as unknown as Database;
+    const rows = async <T extends Record<string, unknown>>(query: SQL) =>
+      (await db.execute(query)) as unknown as T[];
+    return { ...handle, db, rows };
+  }
+  throw new Error(`no underlying client for driver ${handle.driver}`);
 }
