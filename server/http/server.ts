@@ -61,7 +61,7 @@ export function createHttpServer(services: Services, options: HttpServerOptions 
     );
     if (socket.writable) {
       socket.end(
-        `HTTP/1.1 ${refusal.status} ${refusal.status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${refusal.status} ${refusal.status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json\r\nx-request-id: ${requestId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     } else {
       socket.destroy();
@@ -114,13 +114,16 @@ async function handleTrpc(
   url: URL,
   info: RequestInfo,
 ) {
-  const path = decodeURIComponent(url.pathname.slice(TRPC_PREFIX.length)).slice(0, 512);
+  const fullPath = safeDecode(url.pathname.slice(TRPC_PREFIX.length));
+  if (fullPath === null) return refuse(services, res, info, null, REFUSALS.notFound);
+  // Audit keeps a bounded path; the batch bound counts the untruncated one.
+  const path = fullPath.slice(0, 512);
   if ([...url.searchParams].some(([name, value]) => CREDENTIAL_PARAMS.test(name) || KEY_LIKE.test(value))) {
     return refuse(services, res, info, path, REFUSALS.keyInUrl);
   }
   if (req.method !== "GET" && req.method !== "POST")
     return refuse(services, res, info, path, REFUSALS.methodNotSupported);
-  if (url.searchParams.get("batch") === "1" && path.split(",").length > MAX_BATCH_CALLS) {
+  if (url.searchParams.get("batch") === "1" && fullPath.split(",").length > MAX_BATCH_CALLS) {
     return refuse(services, res, info, path, REFUSALS.batchTooLarge);
   }
   let body: string | undefined;
@@ -133,6 +136,11 @@ async function handleTrpc(
     if (read === "too_large") return refuse(services, res, info, path, REFUSALS.payloadTooLarge);
     if (read === "invalid_utf8") return refuse(services, res, info, path, REFUSALS.invalidJson);
     body = read;
+  }
+  // tRPC would answer unparseable JSON as BAD_REQUEST with the parser's message, per call;
+  // the contract is one PARSE_ERROR `invalid_json` for the request.
+  if (!isJsonOrEmpty(body) || !isJsonOrEmpty(url.searchParams.get("input") ?? undefined)) {
+    return refuse(services, res, info, path, REFUSALS.invalidJson);
   }
 
   const pending: Promise<unknown>[] = [];
@@ -245,6 +253,24 @@ async function readBoundedBody(req: IncomingMessage): Promise<string | "too_larg
     return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
   } catch {
     return "invalid_utf8";
+  }
+}
+
+function safeDecode(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
+
+function isJsonOrEmpty(text: string | undefined): boolean {
+  if (text === undefined || text === "") return true;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
   }
 }
 
