@@ -3,6 +3,8 @@
 import type { DatabaseHandle } from "../db/index.ts";
 import type { FloodAggregator } from "./audit/flood.ts";
 import type { AuditWriter } from "./audit/writer.ts";
+import type { KeyCache } from "./auth/key-store.ts";
+import type { AuthThrottle } from "./auth/throttle.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./logger.ts";
 import type { ModelProvider } from "./model/provider.ts";
@@ -16,6 +18,8 @@ export interface Services {
   database: DatabaseHandle;
   audit: AuditWriter;
   flood: FloodAggregator;
+  keyCache: KeyCache;
+  authThrottle: AuthThrottle;
   model: ModelProvider;
   clock: Clock;
   logger: Logger;

@@ -3,6 +3,8 @@
 import { createDatabase, type DatabaseHandle, migrateDatabase } from "../db/index.ts";
 import { FloodAggregator } from "./audit/flood.ts";
 import { AuditWriter } from "./audit/writer.ts";
+import { KeyCache, listenForKeyChanges } from "./auth/key-store.ts";
+import { AuthThrottle, DEFAULT_THROTTLE, type ThrottleSettings } from "./auth/throttle.ts";
 import type { Config } from "./config.ts";
 import type { Clock, Services } from "./context.ts";
 import type { Logger } from "./logger.ts";
@@ -24,6 +26,7 @@ export interface ServiceOptions {
   database?: DatabaseHandle;
   model?: ModelProvider;
   clock?: Clock;
+  throttle?: ThrottleSettings;
 }
 
 export async function openServices(config: Config, options: ServiceOptions): Promise<RunningServices> {
@@ -34,6 +37,9 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
   if (!auditKey) throw new Error("no audit key configured");
   const audit = new AuditWriter(database.db, auditKey, () => clock.now());
   const flood = new FloodAggregator(FLOOD_THRESHOLD_PER_MINUTE, () => clock.now().getTime());
+  const keyCache = new KeyCache();
+  const stopListening = await listenForKeyChanges(database, keyCache);
+  const authThrottle = new AuthThrottle(options.throttle ?? DEFAULT_THROTTLE, () => clock.now().getTime());
   const flushAggregates = async (all: boolean) => {
     const due = flood.takeDue(all);
     if (due.length > 0) await audit.append(...due);
@@ -49,12 +55,15 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
     database,
     audit,
     flood,
+    keyCache,
+    authThrottle,
     model,
     clock,
     logger: options.logger,
     localAdminToken: options.localAdminToken,
     async close() {
       clearInterval(timer);
+      await stopListening().catch((error: unknown) => options.logger.warn("unlisten failed", { error }));
       await flushAggregates(true).catch((error: unknown) =>
         options.logger.error("flood aggregate write failed", { error }),
       );

@@ -7,9 +7,10 @@
 //    authenticate -> procedure scopes -> input -> input scopes -> admission -> handler.
 // 3. `publicProcedure`: explicitly public (audited, no key). A test walks the router and fails
 //    on any procedure that is neither.
-import { initTRPC, type TRPCError } from "@trpc/server";
+import { initTRPC, TRPCError } from "@trpc/server";
 import { z } from "zod";
 import type { AuditOutcome, AuditRecord } from "./audit/record.ts";
+import type { InTransaction } from "./audit/writer.ts";
 import { admit } from "./auth/admission.ts";
 import { authenticate, describeCredential } from "./auth/authenticate.ts";
 import type { Principal } from "./auth/principal.ts";
@@ -38,6 +39,12 @@ export interface CallState {
   /** What the audit record keeps of the result; key-minting procedures never put the key here. */
   auditOutput: string | null;
   auditDetails: Record<string, unknown> | null;
+  /** The input guard's verdict on this call's prompt; blocked and flagged prompts pay a penalty. */
+  guardVerdict: "allow" | "flag" | "block" | null;
+  /** The error a streamed call reported in-band (its last event), for the final record. */
+  failure: TRPCError | null;
+  /** Token settlement and penalties, committed with the final record (set by admission). */
+  settlement: { lockIds: readonly string[]; run: InTransaction<void> } | null;
 }
 
 const t = initTRPC
@@ -84,7 +91,14 @@ function outcomeOf(error: TRPCError | null): AuditOutcome {
 }
 
 function statusClass(error: TRPCError): number {
-  const serverSide = new Set(["BAD_GATEWAY", "GATEWAY_TIMEOUT", "SERVICE_UNAVAILABLE", "NOT_IMPLEMENTED"]);
+  const serverSide = new Set([
+    "BAD_GATEWAY",
+    "GATEWAY_TIMEOUT",
+    "SERVICE_UNAVAILABLE",
+    "NOT_IMPLEMENTED",
+    // The call was cut off, not refused: it counts as an error, never as a denial.
+    "CLIENT_CLOSED_REQUEST",
+  ]);
   return serverSide.has(error.code) ? 500 : 400;
 }
 
@@ -117,9 +131,26 @@ const auditCall = t.middleware(async ({ ctx, path, getRawInput, next }) => {
     usage: null,
     auditOutput: null,
     auditDetails: null,
+    guardVerdict: null,
+    failure: null,
+    settlement: null,
   };
   const result = await next({ ctx: { call } });
-  const error = result.ok ? null : result.error;
+  const finish = (error: TRPCError | null) => commitFinal(ctx, call, path, getRawInput, error);
+  // A streamed result is audited when the stream ends, fails or is abandoned.
+  if (result.ok && isAsyncIterable(result.data)) return { ...result, data: auditedStream(result.data, call, finish) };
+  await finish(result.ok ? null : result.error);
+  return result;
+});
+
+/** Writes a call's one `final` record (with its settlement); throws SERVICE_UNAVAILABLE if it cannot. */
+async function commitFinal(
+  ctx: Context,
+  call: CallState,
+  path: string,
+  getRawInput: () => Promise<unknown>,
+  error: TRPCError | null,
+): Promise<void> {
   const reason = error ? reasonOf(error) : null;
   const principal = call.principal;
   const credential = principal ? null : describeCredential(ctx);
@@ -146,9 +177,14 @@ const auditCall = t.middleware(async ({ ctx, path, getRawInput, next }) => {
     details: call.auditDetails,
   };
   if (error) auditedErrors.add(error);
-  if (reason && isUnauthenticatedRefusal(reason) && !ctx.flood.recordIndividually(record)) return result;
+  if (reason && isUnauthenticatedRefusal(reason) && !ctx.flood.recordIndividually(record)) return;
   try {
-    await withDatabase(() => ctx.audit.append(record));
+    const settlement = call.settlement;
+    await withDatabase(() =>
+      settlement
+        ? ctx.audit.appendWith([record], settlement.lockIds, settlement.run)
+        : ctx.audit.append(record),
+    );
   } catch (cause) {
     // No response is released without its final record: fail closed.
     ctx.logger.error("audit write failed", { requestId: ctx.request.requestId, callId: call.callId, cause });
@@ -157,8 +193,52 @@ const auditCall = t.middleware(async ({ ctx, path, getRawInput, next }) => {
     auditedErrors.add(failure);
     throw failure;
   }
-  return result;
-});
+}
+
+const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> =>
+  typeof value === "object" && value !== null && Symbol.asyncIterator in value;
+
+// Events a streamed handler marks as its last: the final record is committed before they leave.
+const lastEvents = new WeakSet<object>();
+export function lastEvent<T extends object>(event: T): T {
+  lastEvents.add(event);
+  return event;
+}
+
+/**
+ * Passes a procedure's stream through and writes its final record exactly once: before the
+ * event marked `lastEvent`, when the stream ends or throws, or when the consumer leaves.
+ */
+async function* auditedStream(
+  source: AsyncIterable<unknown>,
+  call: CallState,
+  finish: (error: TRPCError | null) => Promise<void>,
+): AsyncGenerator<unknown, void, undefined> {
+  let committed = false;
+  const commit = async (error: TRPCError | null) => {
+    if (committed) return;
+    committed = true;
+    await finish(error);
+  };
+  try {
+    for await (const event of source) {
+      if (typeof event === "object" && event !== null && lastEvents.has(event)) await commit(call.failure);
+      yield event;
+    }
+    await commit(call.failure);
+  } catch (cause) {
+    const error = cause instanceof TRPCError ? cause : new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause });
+    auditedErrors.add(error);
+    await commit(error);
+    throw error;
+  } finally {
+    if (!committed) await commit(call.failure ?? clientClosed());
+  }
+}
+
+function clientClosed(): ScopegateError {
+  return new ScopegateError("CLIENT_CLOSED_REQUEST", "client_closed", "The client went away before the end.");
+}
 
 export const auditedProcedure = t.procedure.use(auditCall);
 export const publicProcedure = auditedProcedure.meta({ access: "public" });
@@ -193,6 +273,8 @@ export interface ScopedOptions<TSchema extends z.ZodType> {
   inputScopes?: (input: z.output<TSchema>) => Scope[];
   /** Whether the call is admitted (charged a use, rate-limited, `admitted` record). Default true. */
   admit?: boolean;
+  /** Model tokens to reserve against the daily budget before the call (input plus output cap). */
+  reserveTokens?: (ctx: Context, input: z.output<TSchema>) => Promise<number>;
 }
 
 export function scopedProcedure<TSchema extends z.ZodType>(options: ScopedOptions<TSchema>) {
@@ -200,19 +282,26 @@ export function scopedProcedure<TSchema extends z.ZodType>(options: ScopedOption
     .meta({ access: "scoped", scopes: options.scopes })
     .input(options.input)
     .use(async ({ ctx, input, path, next }) => {
-      requireScopes(ctx.principal, ctx.call, options.inputScopes?.(input as z.output<TSchema>) ?? []);
+      const parsed = input as z.output<TSchema>;
+      requireScopes(ctx.principal, ctx.call, options.inputScopes?.(parsed) ?? []);
       if (options.admit !== false) {
-        await admit(ctx, ctx.principal, {
-          phase: "admitted",
-          requestId: ctx.request.requestId,
-          callId: ctx.call.callId,
-          keyId: ctx.principal.keyId,
-          owner: ctx.principal.owner,
-          endUser: ctx.principal.endUser,
-          procedure: path,
-          scopes: ctx.call.scopesExercised,
-          clientAddress: ctx.request.clientAddress,
-        });
+        const reserve = options.reserveTokens ? await options.reserveTokens(ctx, parsed) : 0;
+        await admit(
+          ctx,
+          ctx.principal,
+          {
+            phase: "admitted",
+            requestId: ctx.request.requestId,
+            callId: ctx.call.callId,
+            keyId: ctx.principal.keyId,
+            owner: ctx.principal.owner,
+            endUser: ctx.principal.endUser,
+            procedure: path,
+            scopes: ctx.call.scopesExercised,
+            clientAddress: ctx.request.clientAddress,
+          },
+          reserve,
+        );
       }
       return next();
     });

@@ -9,10 +9,7 @@ CREATE TABLE "api_keys" (
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"expires_at" timestamp with time zone,
 	"revoked_at" timestamp with time zone,
-	"max_uses" bigint,
-	"uses" bigint DEFAULT 0 NOT NULL,
-	"rpm" integer,
-	"daily_tokens" bigint,
+	"limit_id" text NOT NULL,
 	"parent_id" text,
 	"rotated_from_id" text,
 	"end_user" text,
@@ -59,9 +56,21 @@ CREATE TABLE "documents" (
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
+CREATE TABLE "key_limits" (
+	"id" text PRIMARY KEY NOT NULL,
+	"rpm" integer,
+	"daily_tokens" bigint,
+	"max_uses" bigint,
+	"uses" bigint DEFAULT 0 NOT NULL,
+	"tat" double precision DEFAULT 0 NOT NULL,
+	"token_day" text,
+	"tokens_used" bigint DEFAULT 0 NOT NULL
+);
+--> statement-breakpoint
 ALTER TABLE "api_keys" ADD CONSTRAINT "api_keys_parent_id_api_keys_id_fk" FOREIGN KEY ("parent_id") REFERENCES "public"."api_keys"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "api_keys_parent_id_idx" ON "api_keys" USING btree ("parent_id") WHERE "api_keys"."parent_id" is not null;--> statement-breakpoint
 CREATE INDEX "api_keys_owner_idx" ON "api_keys" USING btree ("owner");--> statement-breakpoint
+CREATE INDEX "api_keys_rotated_from_idx" ON "api_keys" USING btree ("rotated_from_id") WHERE "api_keys"."rotated_from_id" is not null;--> statement-breakpoint
 CREATE UNIQUE INDEX "audit_log_writer_seq_idx" ON "audit_log" USING btree ("writer_id","seq");--> statement-breakpoint
 CREATE INDEX "audit_log_key_id_idx" ON "audit_log" USING btree ("key_id","id");--> statement-breakpoint
 CREATE INDEX "audit_log_owner_idx" ON "audit_log" USING btree ("owner","id");--> statement-breakpoint

@@ -2,3 +2,4 @@
 export * from "./api-keys.ts";
 export * from "./audit-log.ts";
 export * from "./documents.ts";
+export * from "./key-limits.ts";

@@ -1,16 +1,20 @@
 // Authentication: parse the presented key (format and checksum, no lookup for malformed keys),
-// look it up by its public id, compare the secret in constant time, and only then tell a
-// holder of the correct secret that the key is expired, revoked or used up.
+// find it by its public id (in-process cache, else one query), compare the secret in constant
+// time, and only then tell a holder of the correct secret that the key is expired, revoked or
+// used up. Failures are counted per client address; successes never are.
 import { timingSafeEqual } from "node:crypto";
-import { eq, sql } from "drizzle-orm";
+import { setTimeout as sleep } from "node:timers/promises";
+import { and, eq } from "drizzle-orm";
 import { apiKeys } from "../../db/index.ts";
 import type { Config } from "../config.ts";
 import type { Context } from "../context.ts";
 import { withDatabase } from "../db-errors.ts";
 import { fail } from "../errors.ts";
+import { tokensToday, utcDay } from "../limits/gcra.ts";
 import { parseKey } from "./key-format.ts";
+import { type KeyRecord, loadKeyRecord } from "./key-store.ts";
 import { localOperator, type Principal } from "./principal.ts";
-import { fingerprint, secretMatches } from "./secret-hash.ts";
+import { fingerprint, hashSecret, secretMatches } from "./secret-hash.ts";
 
 export const END_USER_PATTERN = /^[A-Za-z0-9._@:-]{1,128}$/;
 
@@ -18,12 +22,6 @@ export const END_USER_PATTERN = /^[A-Za-z0-9._@:-]{1,128}$/;
 export interface PresentedCredential {
   fingerprint: string;
   parsedKeyId: string | null;
-}
-
-interface AncestorRow extends Record<string, unknown> {
-  id: string;
-  revoked_at: string | Date | null;
-  expires_at: string | Date | null;
 }
 
 export function bearerToken(authorization: string | undefined): string | null {
@@ -53,6 +51,31 @@ function sameSecret(a: string, b: string): boolean {
   return left.length === right.length && timingSafeEqual(left, right);
 }
 
+async function findKey(ctx: Context, keyId: string): Promise<KeyRecord | null> {
+  const cached = ctx.keyCache.get(keyId);
+  if (cached) return cached;
+  const record = await withDatabase(() => loadKeyRecord(ctx.database, keyId));
+  if (record) ctx.keyCache.set(keyId, record);
+  return record;
+}
+
+/** Refuses a failed attempt; repeated failures from one address are slowed, then throttled. */
+async function refuseInvalid(ctx: Context): Promise<never> {
+  const verdict = ctx.authThrottle.recordFailure(ctx.request.clientAddress);
+  if (verdict.action === "refuse") {
+    fail(
+      "TOO_MANY_REQUESTS",
+      "auth_throttled",
+      "Too many failed authentication attempts from this address.",
+      {
+        retryAfterMs: verdict.retryAfterMs,
+      },
+    );
+  }
+  if (verdict.delayMs > 0) await sleep(verdict.delayMs);
+  fail("UNAUTHORIZED", "invalid_key", "The API key is invalid.");
+}
+
 export async function authenticate(ctx: Context): Promise<Principal> {
   const token = bearerToken(ctx.request.authorization);
   if (token === null)
@@ -60,51 +83,67 @@ export async function authenticate(ctx: Context): Promise<Principal> {
   if (ctx.localAdminToken && sameSecret(token, ctx.localAdminToken)) return localOperator();
 
   const parsed = parseKey(token);
-  if (!parsed) fail("UNAUTHORIZED", "invalid_key", "The API key is invalid.");
-  const row = await withDatabase(async () => {
-    const [found] = await ctx.database.db.select().from(apiKeys).where(eq(apiKeys.id, parsed.keyId)).limit(1);
-    return found ?? null;
-  });
+  if (!parsed) return refuseInvalid(ctx);
+  const record = await findKey(ctx, parsed.keyId);
+  const key = record?.key ?? null;
   const matches = secretMatches(
     ctx.config.peppers,
-    row && { hash: row.secretHash, pepperVersion: row.pepperVersion },
+    key && { hash: key.secretHash, pepperVersion: key.pepperVersion },
     parsed.secret,
   );
-  if (!row || !matches || row.env !== parsed.env)
-    fail("UNAUTHORIZED", "invalid_key", "The API key is invalid.");
+  if (!record || !key || !matches || key.env !== parsed.env) return refuseInvalid(ctx);
 
   // Only a holder of the correct secret gets past this line and may learn the key's state.
+  await upgradePepper(ctx, key.id, key.pepperVersion, parsed.secret);
   const now = ctx.clock.now();
-  if (row.revokedAt) fail("UNAUTHORIZED", "revoked_key", "This API key has been revoked.");
-  if (row.expiresAt && row.expiresAt <= now) fail("UNAUTHORIZED", "expired_key", "This API key has expired.");
-  if (row.maxUses !== null && row.uses >= row.maxUses) {
-    fail("UNAUTHORIZED", "usage_exhausted", "This API key has no uses left.");
-  }
-  const ancestors = row.parentId ? await loadAncestors(ctx, row.parentId) : [];
-  for (const ancestor of ancestors) {
-    if (ancestor.revoked_at)
-      fail("UNAUTHORIZED", "revoked_key", "The key this key was derived from is revoked.");
-    if (ancestor.expires_at && new Date(ancestor.expires_at) <= now) {
-      fail("UNAUTHORIZED", "expired_key", "The key this key was derived from has expired.");
+  for (const state of [key, ...record.ancestors]) {
+    const own = state === key;
+    if (state.revokedAt) {
+      fail(
+        "UNAUTHORIZED",
+        "revoked_key",
+        own ? "This API key has been revoked." : "The key this key was derived from is revoked.",
+      );
+    }
+    if (state.expiresAt && state.expiresAt <= now) {
+      fail(
+        "UNAUTHORIZED",
+        "expired_key",
+        own ? "This API key has expired." : "The key this key was derived from has expired.",
+      );
     }
   }
-
-  const endUser = resolveEndUser(ctx.request.endUser, row.endUser);
+  if (key.maxUses !== null && key.uses >= key.maxUses) {
+    fail("UNAUTHORIZED", "usage_exhausted", "This API key has no uses left.");
+  }
   return {
     kind: "key",
-    keyId: row.id,
-    name: row.name,
-    owner: row.owner,
-    env: row.env,
-    scopes: row.scopes,
-    chargeTo: [row.id, ...ancestors.map((a) => a.id)],
-    expiresAt: row.expiresAt,
-    maxUses: row.maxUses,
-    uses: row.uses,
-    rpm: row.rpm,
-    dailyTokens: row.dailyTokens,
-    endUser,
+    keyId: key.id,
+    name: key.name,
+    owner: key.owner,
+    env: key.env,
+    scopes: key.scopes,
+    limitIds: [...new Set([key.limitId, ...record.ancestors.map((a) => a.limitId)])],
+    lineage: [key.id, ...record.ancestors.map((a) => a.id)],
+    expiresAt: key.expiresAt,
+    limits: { rpm: key.rpm, dailyTokens: key.dailyTokens, maxUses: key.maxUses },
+    usage: { uses: key.uses, tokensToday: tokensToday(key.tokenDay, key.tokensUsed, utcDay(now)) },
+    endUser: resolveEndUser(ctx.request.endUser, key.endUser),
+    boundEndUser: key.endUser,
   };
+}
+
+/** A key hashed under an older pepper is re-hashed under the newest once its secret is proven. */
+async function upgradePepper(ctx: Context, keyId: string, version: number, secret: string): Promise<void> {
+  const newest = ctx.config.peppers[0];
+  if (!newest || newest.version === version) return;
+  await withDatabase(() =>
+    ctx.database.db
+      .update(apiKeys)
+      .set({ secretHash: hashSecret(newest, secret), pepperVersion: newest.version })
+      .where(and(eq(apiKeys.id, keyId), eq(apiKeys.pepperVersion, version))),
+  );
+  ctx.keyCache.invalidate(keyId);
 }
 
 function resolveEndUser(header: string | undefined, bound: string | null): string | null {
@@ -115,18 +154,4 @@ function resolveEndUser(header: string | undefined, bound: string | null): strin
     fail("FORBIDDEN", "end_user_mismatch", "This key is bound to a different end user.");
   }
   return bound ?? header ?? null;
-}
-
-async function loadAncestors(ctx: Context, parentId: string): Promise<AncestorRow[]> {
-  return withDatabase(() =>
-    ctx.database.rows<AncestorRow>(sql`
-      with recursive chain(id, parent_id, revoked_at, expires_at, depth) as (
-        select id, parent_id, revoked_at, expires_at, 1 from ${apiKeys} where id = ${parentId}
-        union all
-        select k.id, k.parent_id, k.revoked_at, k.expires_at, c.depth + 1
-        from ${apiKeys} k join chain c on k.id = c.parent_id
-        where c.depth < 16
-      )
-      select id, revoked_at, expires_at from chain order by depth`),
-  );
 }

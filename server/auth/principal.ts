@@ -1,5 +1,5 @@
-// Who is calling: a verified API key (with its ancestors, which every call is charged to),
-// or the local operator, who is root.
+// Who is calling: a verified API key (with its ancestors' limits, which every call is charged
+// to), or the local operator, who is root.
 import { FIXED_SCOPES } from "./scopes.ts";
 
 export interface Principal {
@@ -10,14 +10,16 @@ export interface Principal {
   owner: string;
   env: "live" | "test";
   scopes: string[];
-  /** This key and its ancestors, nearest first: every admitted call is charged to all. */
-  chargeTo: string[];
+  /** key_limits rows of this key and its ancestors, nearest first: every admitted call is charged to all. */
+  limitIds: string[];
+  /** This key's id and its ancestors' ids, nearest first. */
+  lineage: string[];
   expiresAt: Date | null;
-  maxUses: number | null;
-  uses: number;
-  rpm: number | null;
-  dailyTokens: number | null;
+  limits: { rpm: number | null; dailyTokens: number | null; maxUses: number | null };
+  usage: { uses: number; tokensToday: number };
   endUser: string | null;
+  /** The end user the key itself is bound to, if any (derived keys). */
+  boundEndUser: string | null;
 }
 
 export const LOCAL_OPERATOR = "local-cli";
@@ -30,12 +32,12 @@ export function localOperator(): Principal {
     owner: LOCAL_OPERATOR,
     env: "live",
     scopes: [...FIXED_SCOPES, "db:*", "tool:*"],
-    chargeTo: [],
+    limitIds: [],
+    lineage: [],
     expiresAt: null,
-    maxUses: null,
-    uses: 0,
-    rpm: null,
-    dailyTokens: null,
+    limits: { rpm: null, dailyTokens: null, maxUses: null },
+    usage: { uses: 0, tokensToday: 0 },
     endUser: null,
+    boundEndUser: null,
   };
 }

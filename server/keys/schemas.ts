@@ -22,3 +22,37 @@ export const createKeyInput = z.strictObject({
   endUser: z.string().regex(END_USER_PATTERN).optional(),
 });
 export type CreateKeyInput = z.infer<typeof createKeyInput>;
+
+export const rotateKeyInput = z.strictObject({
+  keyId,
+  /** How long the old key keeps working; never past its own expiry. */
+  graceSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 24 * 3600)
+    .default(600),
+});
+
+const limitValue = z.number().int().min(1);
+export const setLimitsInput = z
+  .strictObject({
+    keyId,
+    rpm: limitValue.max(1_000_000).nullable().optional(),
+    dailyTokens: limitValue.max(1_000_000_000_000).nullable().optional(),
+  })
+  .refine((v) => v.rpm !== undefined || v.dailyTokens !== undefined, {
+    message: "give rpm and/or dailyTokens",
+  });
+export type SetLimitsInput = z.infer<typeof setLimitsInput>;
+
+export const DEFAULT_DERIVED_TTL_SECONDS = 300;
+export const deriveKeyInput = z.strictObject({
+  scopes: scopeList,
+  ttlSeconds: z.number().int().min(1).max(MAX_TTL_SECONDS).default(DEFAULT_DERIVED_TTL_SECONDS),
+  maxUses: z.number().int().min(1).max(1_000_000_000).optional(),
+  rpm: limitValue.max(1_000_000).optional(),
+  dailyTokens: limitValue.max(1_000_000_000_000).optional(),
+  endUser: z.string().regex(END_USER_PATTERN).optional(),
+});
+export type DeriveKeyInput = z.infer<typeof deriveKeyInput>;

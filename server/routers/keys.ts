@@ -1,8 +1,13 @@
-// Key management: whoami for any valid key; create/list/show/revoke for `admin:keys`.
+// Key management: whoami for any valid key; derive for `keys:derive`; create, list, show,
+// revoke, rotate and limit changes for `admin:keys`.
 import { z } from "zod";
-import { createKeyInput, keyId } from "../keys/schemas.ts";
-import { createKey, listKeys, revokeKey, showKey } from "../keys/service.ts";
+import { createKeyInput, deriveKeyInput, keyId, rotateKeyInput, setLimitsInput } from "../keys/schemas.ts";
+import { createKey, deriveKey, listKeys, revokeKey, rotateKey, setLimits, showKey } from "../keys/service.ts";
 import { router, scopedProcedure } from "../trpc.ts";
+
+/** The audit keeps the key id and expiry of a minted key, never the key itself. */
+const mintedForAudit = (minted: { keyId: string; expiresAt: string | null }) =>
+  JSON.stringify({ keyId: minted.keyId, expiresAt: minted.expiresAt });
 
 export const keysRouter = router({
   // Any valid key may see itself; asking costs no use of a one-time key.
@@ -17,8 +22,8 @@ export const keysRouter = router({
         scopes: p.scopes,
         expiresAt: p.expiresAt?.toISOString() ?? null,
         endUser: p.endUser,
-        limits: { rpm: p.rpm, dailyTokens: p.dailyTokens, maxUses: p.maxUses },
-        usage: { uses: p.uses },
+        limits: p.limits,
+        usage: p.usage,
       };
     },
   ),
@@ -26,9 +31,16 @@ export const keysRouter = router({
   create: scopedProcedure({ scopes: ["admin:keys"], input: createKeyInput }).mutation(
     async ({ ctx, input }) => {
       const created = await createKey(ctx, ctx.principal, ctx.call.callId, input);
-      // The audit keeps the key id and expiry, never the returned key.
-      ctx.call.auditOutput = JSON.stringify({ keyId: created.keyId, expiresAt: created.expiresAt });
+      ctx.call.auditOutput = mintedForAudit(created);
       return created;
+    },
+  ),
+
+  derive: scopedProcedure({ scopes: ["keys:derive"], input: deriveKeyInput }).mutation(
+    async ({ ctx, input }) => {
+      const derived = await deriveKey(ctx, ctx.principal, ctx.call.callId, input);
+      ctx.call.auditOutput = mintedForAudit(derived);
+      return derived;
     },
   ),
 
@@ -41,6 +53,18 @@ export const keysRouter = router({
   ),
 
   revoke: scopedProcedure({ scopes: ["admin:keys"], input: z.strictObject({ keyId }) }).mutation(
-    async ({ ctx, input }) => revokeKey(ctx, ctx.principal, ctx.call.callId, input.keyId),
+    ({ ctx, input }) => revokeKey(ctx, ctx.principal, ctx.call.callId, input.keyId),
+  ),
+
+  rotate: scopedProcedure({ scopes: ["admin:keys"], input: rotateKeyInput }).mutation(
+    async ({ ctx, input }) => {
+      const rotated = await rotateKey(ctx, ctx.principal, ctx.call.callId, input.keyId, input.graceSeconds);
+      ctx.call.auditOutput = mintedForAudit(rotated);
+      return rotated;
+    },
+  ),
+
+  setLimits: scopedProcedure({ scopes: ["admin:keys"], input: setLimitsInput }).mutation(({ ctx, input }) =>
+    setLimits(ctx, ctx.principal, ctx.call.callId, input),
   ),
 });

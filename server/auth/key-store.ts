@@ -1,0 +1,185 @@
+// Loads what authentication needs about a key (its row, its lineage's limits, its ancestors'
+// state) in one query, and caches it in-process keyed by key id — hashes only, never a
+// plaintext. Entries live at most 1 s without confirmation, and are dropped at once on a
+// change notification (LISTEN/NOTIFY) or when the listening connection is re-established.
+import { sql } from "drizzle-orm";
+import type { Database, DatabaseHandle } from "../../db/index.ts";
+
+export interface KeyState {
+  id: string;
+  env: "live" | "test";
+  secretHash: string;
+  pepperVersion: number;
+  name: string;
+  owner: string;
+  scopes: string[];
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  endUser: string | null;
+  limitId: string;
+  rpm: number | null;
+  dailyTokens: number | null;
+  maxUses: number | null;
+  uses: number;
+  tokenDay: string | null;
+  tokensUsed: number;
+}
+
+export interface KeyRecord {
+  key: KeyState;
+  /** Nearest first. */
+  ancestors: KeyState[];
+}
+
+interface Row extends Record<string, unknown> {
+  depth: number;
+  id: string;
+  env: "live" | "test";
+  secret_hash: string;
+  pepper_version: number;
+  name: string;
+  owner: string;
+  scopes: string[] | string;
+  expires_at: Date | string | null;
+  revoked_at: Date | string | null;
+  end_user: string | null;
+  limit_id: string;
+  rpm: number | null;
+  daily_tokens: number | string | null;
+  max_uses: number | string | null;
+  uses: number | string;
+  token_day: string | null;
+  tokens_used: number | string;
+}
+
+const MAX_DEPTH = 16;
+
+const toDate = (v: Date | string | null): Date | null =>
+  v === null ? null : v instanceof Date ? v : new Date(v);
+const toNumber = (v: number | string | null): number | null => (v === null ? null : Number(v));
+// PGlite returns arrays; some drivers return the text form `{a,b}` for a raw query.
+const toArray = (v: string[] | string): string[] =>
+  Array.isArray(v)
+    ? v
+    : v.length <= 2
+      ? []
+      : v
+          .slice(1, -1)
+          .split(",")
+          .map((s) => s.replace(/^"|"$/g, ""));
+
+function toState(row: Row): KeyState {
+  return {
+    id: row.id,
+    env: row.env,
+    secretHash: row.secret_hash,
+    pepperVersion: Number(row.pepper_version),
+    name: row.name,
+    owner: row.owner,
+    scopes: toArray(row.scopes),
+    expiresAt: toDate(row.expires_at),
+    revokedAt: toDate(row.revoked_at),
+    endUser: row.end_user,
+    limitId: row.limit_id,
+    rpm: toNumber(row.rpm),
+    dailyTokens: toNumber(row.daily_tokens),
+    maxUses: toNumber(row.max_uses),
+    uses: Number(row.uses),
+    tokenDay: row.token_day,
+    tokensUsed: Number(row.tokens_used),
+  };
+}
+
+export async function loadKeyRecord(database: DatabaseHandle, keyId: string): Promise<KeyRecord | null> {
+  const rows = await database.rows<Row>(sql`
+    with recursive lineage(id, parent_id, depth) as (
+      select id, parent_id, 0 from api_keys where id = ${keyId}
+      union all
+      select k.id, k.parent_id, l.depth + 1 from api_keys k join lineage l on k.id = l.parent_id
+      where l.depth < ${MAX_DEPTH}
+    )
+    select l.depth, k.id, k.env, k.secret_hash, k.pepper_version, k.name, k.owner, k.scopes,
+           k.expires_at, k.revoked_at, k.end_user, k.limit_id,
+           m.rpm, m.daily_tokens, m.max_uses, m.uses, m.token_day, m.tokens_used
+    from lineage l
+    join api_keys k on k.id = l.id
+    join key_limits m on m.id = k.limit_id
+    order by l.depth`);
+  const [first, ...rest] = rows;
+  if (first?.depth !== 0) return null;
+  return { key: toState(first), ancestors: rest.map(toState) };
+}
+
+export const KEY_CHANGES_CHANNEL = "scopegate_key_changes";
+/** An entry unconfirmed for this long is reloaded, so a missed notification cannot stretch revocation. */
+export const CACHE_TTL_MS = 1000;
+const MAX_ENTRIES = 100_000;
+
+interface Entry {
+  record: KeyRecord;
+  loadedAt: number;
+}
+
+export class KeyCache {
+  private entries = new Map<string, Entry>();
+  hits = 0;
+  misses = 0;
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  get(keyId: string): KeyRecord | null {
+    const entry = this.entries.get(keyId);
+    if (entry && this.now() - entry.loadedAt < CACHE_TTL_MS) {
+      this.hits += 1;
+      return entry.record;
+    }
+    if (entry) this.entries.delete(keyId);
+    this.misses += 1;
+    return null;
+  }
+
+  set(keyId: string, record: KeyRecord): void {
+    if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
+    this.entries.set(keyId, { record, loadedAt: this.now() });
+  }
+
+  /** Drops the key and every cached key that descends from it or shares its limits. */
+  invalidate(keyId: string): void {
+    for (const [id, entry] of this.entries) {
+      const { key, ancestors } = entry.record;
+      if (id === keyId || key.limitId === keyId || ancestors.some((a) => a.id === keyId))
+        this.entries.delete(id);
+    }
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+/** Tells every process (this one included) that a key changed; delivered when `tx` commits. */
+export async function notifyKeyChanged(tx: Database, keyId: string): Promise<void> {
+  await tx.execute(sql`select pg_notify(${KEY_CHANGES_CHANNEL}, ${keyId})`);
+}
+
+/**
+ * Subscribes the cache to key-change notifications. On Postgres each (re)subscription clears
+ * the cache, since notifications sent while the listening connection was down are lost.
+ */
+export async function listenForKeyChanges(
+  database: DatabaseHandle,
+  cache: KeyCache,
+): Promise<() => Promise<void>> {
+  if (database.pglite) {
+    const unlisten = await database.pglite.listen(KEY_CHANGES_CHANNEL, (keyId) => cache.invalidate(keyId));
+    return unlisten;
+  }
+  const client = database.postgresClient;
+  if (!client) return async () => {};
+  const subscription = await client.listen(
+    KEY_CHANGES_CHANNEL,
+    (keyId) => cache.invalidate(keyId),
+    () => cache.clear(),
+  );
+  return () => subscription.unlisten();
+}
