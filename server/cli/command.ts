@@ -10,8 +10,8 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   logger: Logger;
   out(text: string): void;
-  /** Opens the connection the design's "where the CLI acts" rules choose; closed by the caller. */
-  connect(): Promise<CliConnection>;
+  /** Opens the connection the design's "where the CLI acts" rules choose (as `asKey` if given). */
+  connect(asKey?: string): Promise<CliConnection>;
   stdin: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
 }
@@ -39,8 +39,9 @@ export function printer(io: CliIo, json: boolean) {
 export async function withConnection<T>(
   io: CliIo,
   fn: (connection: CliConnection) => Promise<T>,
+  asKey?: string,
 ): Promise<T> {
-  const connection = await io.connect();
+  const connection = await io.connect(asKey);
   try {
     return await fn(connection);
   } finally {

@@ -28,22 +28,27 @@ function httpClient(url: string, bearer: string): TRPCClient<AppRouter> {
   });
 }
 
+/**
+ * `asKey` acts with that API key instead of as root (e.g. `keys derive --from-key`): through the
+ * remote or local server when there is one, else in-process, but always authenticated as the key.
+ */
 export async function connect(
   env: Record<string, string | undefined>,
   config: Config,
   logger: Logger,
+  asKey?: string,
 ): Promise<CliConnection> {
   const remoteUrl = env.SCOPEGATE_URL;
   const remoteKey = env.SCOPEGATE_API_KEY;
   if (remoteUrl || remoteKey) {
     if (!remoteUrl || !remoteKey) throw new Error("set both SCOPEGATE_URL and SCOPEGATE_API_KEY, or neither");
-    return { api: httpClient(remoteUrl, remoteKey), mode: "remote", close: async () => {} };
+    return { api: httpClient(remoteUrl, asKey ?? remoteKey), mode: "remote", close: async () => {} };
   }
   if (config.database.kind === "pglite") {
     const holder = readLiveLock(config.dataDir);
     if (holder?.port && holder.token) {
       return {
-        api: httpClient(`http://127.0.0.1:${holder.port}`, holder.token),
+        api: httpClient(`http://127.0.0.1:${holder.port}`, asKey ?? holder.token),
         mode: "local-server",
         close: async () => {},
       };
@@ -61,7 +66,7 @@ export async function connect(
             createContext(services, {
               requestId: newRequestId(),
               clientAddress: "local",
-              authorization: `Bearer ${token}`,
+              authorization: `Bearer ${asKey ?? token}`,
               endUser: undefined,
             }),
         }),

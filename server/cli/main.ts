@@ -27,6 +27,9 @@ const USAGE = `Usage: scopegate <command>
   keys create --name N --scope S [--scope S ...] [--owner O] [--ttl 5m] [--max-uses N]
               [--rpm N] [--daily-tokens N] [--env live|test] [--json]
   keys list [--json] | keys show ID [--json] | keys revoke ID
+  keys rotate ID [--grace 10m] [--json] | keys set-limits ID [--rpm N|none] [--daily-tokens N|none]
+  keys derive --from-key KEY --scope S [--scope S ...] [--ttl 5m] [--max-uses N] [--rpm N]
+              [--daily-tokens N] [--end-user U] [--json]
   docs add --source S --title T FILE [--json] | docs list [--source S] [--json]
   audit list [--key ID] [--outcome O] [--procedure P] [--since 1h] [--limit N] [--json]
 `;
@@ -78,7 +81,7 @@ export async function main(
         env,
         logger,
         out,
-        connect: () => connect(env, config, logger),
+        connect: (asKey) => connect(env, config, logger, asKey),
         stdin: process.stdin,
         stdout: process.stdout,
       });

@@ -9,6 +9,7 @@ import { localOperator } from "../auth/principal.ts";
 import type { Config } from "../config.ts";
 import { createContext } from "../context.ts";
 import { acquireLock } from "../data-lock.ts";
+import { createDemoPage } from "../http/demo-page.ts";
 import { createHttpServer } from "../http/server.ts";
 import { newCallId, newRequestId } from "../ids.ts";
 import { createKey } from "../keys/service.ts";
@@ -31,7 +32,10 @@ export async function serve(config: Config, logger: Logger, port = config.port):
   try {
     const localAdminToken = lock ? `sglocal_${randomBytes(32).toString("base64url")}` : null;
     services = await openServices(config, { logger, localAdminToken });
-    const server = createHttpServer(services);
+    const demoPage = await createDemoPage(services, {
+      demoKeyPath: lock ? join(config.dataDir, "demo-key") : null,
+    });
+    const server = createHttpServer(services, { extraRoutes: demoPage.handle });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(port, () => resolve());
