@@ -1,0 +1,393 @@
+// The demo page (bundled to /app.js at server start): keeps the key in memory only, shows what
+// it may do (keys.whoami), chats with streamed answers, summarizes, and explains refusals.
+// Model output only ever reaches the DOM as text nodes (textContent/append), never as HTML.
+import { getUntypedClient } from "@trpc/client";
+import {
+  type ChatStreamEvent,
+  createClient,
+  describeError,
+  type ErrorDescription,
+  type RouterInputs,
+  type RouterOutputs,
+  type ScopegateClient,
+} from "../index.ts";
+import { explain, inWords, scopeMeaning } from "./explain.ts";
+
+const KEY_FORMAT = /^sg_(?:live|test)_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}$/;
+const MAX_HISTORY = 49;
+
+type ChatMessage = RouterInputs["chat"]["messages"][number];
+type WhoAmI = RouterOutputs["keys"]["whoami"];
+
+function element<T extends HTMLElement>(id: string, type: { new (): T }): T {
+  const found = document.getElementById(id);
+  if (!(found instanceof type)) throw new Error(`demo page: #${id} is missing`);
+  return found;
+}
+
+const ui = {
+  keyForm: element("key-form", HTMLFormElement),
+  keyInput: element("key-input", HTMLInputElement),
+  demoKeyButton: element("demo-key-button", HTMLButtonElement),
+  forgetKeyButton: element("forget-key-button", HTMLButtonElement),
+  keyStatus: element("key-status", HTMLDivElement),
+  keyInfo: element("key-info", HTMLDivElement),
+  keyFacts: element("key-facts", HTMLDListElement),
+  keyScopes: element("key-scopes", HTMLUListElement),
+  chatLog: element("chat-log", HTMLOListElement),
+  chatForm: element("chat-form", HTMLFormElement),
+  chatInput: element("chat-input", HTMLTextAreaElement),
+  chatSend: element("chat-send", HTMLButtonElement),
+  chatStop: element("chat-stop", HTMLButtonElement),
+  chatClear: element("chat-clear", HTMLButtonElement),
+  chatError: element("chat-error", HTMLDivElement),
+  summarizeForm: element("summarize-form", HTMLFormElement),
+  summarizeTextFields: element("summarize-text-fields", HTMLDivElement),
+  summarizeDocumentFields: element("summarize-document-fields", HTMLDivElement),
+  summarizeText: element("summarize-text", HTMLTextAreaElement),
+  summarizeSource: element("summarize-source", HTMLInputElement),
+  summarizeId: element("summarize-id", HTMLInputElement),
+  summarizeWords: element("summarize-words", HTMLInputElement),
+  summarizeSend: element("summarize-send", HTMLButtonElement),
+  summaryText: element("summary-text", HTMLParagraphElement),
+  summaryMeta: element("summary-meta", HTMLParagraphElement),
+  summarizeError: element("summarize-error", HTMLDivElement),
+};
+
+// The key lives only inside this client's closure: never in storage, cookies or the URL.
+let client: ScopegateClient | null = null;
+let history: ChatMessage[] = [];
+let chatAbort: AbortController | null = null;
+// Cleared when the server turns out not to have chatStream (an older server): then chat is used.
+let streamingAvailable = true;
+
+function paragraph(text: string, className?: string): HTMLParagraphElement {
+  const p = document.createElement("p");
+  p.textContent = text;
+  if (className) p.className = className;
+  return p;
+}
+
+function refusalBox(error: ErrorDescription): DocumentFragment {
+  const { title, lines } = explain(error);
+  const fragment = document.createDocumentFragment();
+  const strong = document.createElement("strong");
+  strong.textContent = title;
+  fragment.append(strong, ...lines.map((line) => paragraph(line)));
+  return fragment;
+}
+
+function showRefusal(target: HTMLElement, error: unknown) {
+  target.replaceChildren(refusalBox(describeError(error)));
+  target.hidden = false;
+}
+
+function clearRefusal(target: HTMLElement) {
+  target.replaceChildren();
+  target.hidden = true;
+}
+
+function requireClient(target: HTMLElement): ScopegateClient | null {
+  if (client) return client;
+  showRefusal(target, { type: "error", code: "UNAUTHORIZED", reason: "missing_key" });
+  return null;
+}
+
+// ---- the key ----
+
+const LIMIT_LABELS: Record<string, string> = {
+  rpm: "Requests per minute",
+  dailyTokens: "Model tokens per day",
+  maxUses: "Uses in total",
+  uses: "Uses so far",
+  tokensToday: "Model tokens used today",
+};
+
+function formatValue(value: unknown): string {
+  if (value === null || value === undefined) return "no limit";
+  if (typeof value === "number") return value.toLocaleString();
+  if (typeof value === "string" || typeof value === "boolean") return String(value);
+  return JSON.stringify(value);
+}
+
+function fact(term: string, description: string) {
+  const dt = document.createElement("dt");
+  dt.textContent = term;
+  const dd = document.createElement("dd");
+  dd.textContent = description;
+  ui.keyFacts.append(dt, dd);
+}
+
+function renderKeyInfo(info: WhoAmI) {
+  ui.keyFacts.replaceChildren();
+  fact("Key id", info.keyId);
+  fact("Name", info.name);
+  fact("Owner", info.owner);
+  if (info.expiresAt) {
+    const expires = new Date(info.expiresAt);
+    const left = expires.getTime() - Date.now();
+    fact("Expires", `${expires.toLocaleString()} (${left > 0 ? inWords(left) : "already"})`);
+  } else {
+    fact("Expires", "never");
+  }
+  for (const [name, value] of Object.entries(info.limits))
+    fact(LIMIT_LABELS[name] ?? name, formatValue(value));
+  for (const [name, value] of Object.entries(info.usage))
+    fact(LIMIT_LABELS[name] ?? name, formatValue(value));
+  ui.keyScopes.replaceChildren(
+    ...info.scopes.map((scope) => {
+      const li = document.createElement("li");
+      const code = document.createElement("code");
+      code.textContent = scope;
+      li.append(code, ` — may ${scopeMeaning(scope)}`);
+      return li;
+    }),
+  );
+  if (info.scopes.length === 0) ui.keyScopes.append(paragraph("This key holds no scopes."));
+  ui.keyInfo.hidden = false;
+}
+
+async function refreshKeyInfo() {
+  if (!client) return;
+  try {
+    renderKeyInfo(await client.keys.whoami.query());
+  } catch {
+    // The call that just ran already explained its own outcome; the panel keeps its last state.
+  }
+}
+
+async function useKey(key: string, label: string) {
+  const candidate = createClient({ url: window.location.origin, apiKey: key });
+  ui.keyStatus.textContent = "Checking the key…";
+  try {
+    const info = await candidate.keys.whoami.query();
+    client = candidate;
+    renderKeyInfo(info);
+    ui.keyStatus.replaceChildren(
+      paragraph(`Using ${label} ${info.keyId}. It is kept in this page's memory only.`),
+    );
+    ui.forgetKeyButton.hidden = false;
+  } catch (error) {
+    forgetKey();
+    ui.keyStatus.replaceChildren(refusalBox(describeError(error)));
+  }
+}
+
+function forgetKey() {
+  chatAbort?.abort();
+  client = null;
+  history = [];
+  ui.chatLog.replaceChildren();
+  ui.keyInfo.hidden = true;
+  ui.keyFacts.replaceChildren();
+  ui.keyScopes.replaceChildren();
+  ui.forgetKeyButton.hidden = true;
+  ui.keyStatus.textContent = "";
+}
+
+ui.keyForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const key = ui.keyInput.value.trim();
+  // Clear the field at once so the key is not left in the DOM.
+  ui.keyInput.value = "";
+  if (!KEY_FORMAT.test(key)) {
+    forgetKey();
+    ui.keyStatus.replaceChildren(
+      refusalBox({
+        code: "CLIENT_ERROR",
+        reason: key === "" ? "missing_key" : "invalid_key",
+        message: "",
+        requestId: null,
+        httpStatus: null,
+      }),
+    );
+    return;
+  }
+  void useKey(key, "key");
+});
+
+ui.demoKeyButton.addEventListener("click", () => {
+  void (async () => {
+    ui.keyStatus.textContent = "Loading the demo key…";
+    // Served only to a browser on the server's own machine, in embedded mode (see demo-page.ts).
+    const response = await fetch("/demo-key", {
+      headers: { "x-scopegate-demo": "1" },
+      cache: "no-store",
+      credentials: "omit",
+    }).catch(() => null);
+    const body: unknown = response?.ok ? await response.json().catch(() => null) : null;
+    const key = typeof body === "object" && body !== null && "key" in body ? body.key : null;
+    if (typeof key !== "string") {
+      ui.keyStatus.replaceChildren(
+        paragraph(
+          "No demo key is available here. It is offered only by `scopegate serve` in embedded mode, to a browser on the same machine. Paste a key instead.",
+        ),
+      );
+      return;
+    }
+    await useKey(key, "the demo key");
+  })();
+});
+
+ui.forgetKeyButton.addEventListener("click", () => {
+  forgetKey();
+  ui.keyStatus.textContent = "The key was forgotten.";
+  ui.keyInput.focus();
+});
+
+// ---- chat ----
+
+function bubble(
+  role: "user" | "assistant",
+  text: string,
+): { item: HTMLLIElement; text: HTMLParagraphElement } {
+  const item = document.createElement("li");
+  item.className = role;
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = role === "user" ? "You" : "Assistant";
+  const body = paragraph(text, "text");
+  item.append(who, body);
+  ui.chatLog.append(item);
+  return { item, text: body };
+}
+
+async function* chatEvents(
+  active: ScopegateClient,
+  messages: ChatMessage[],
+  signal: AbortSignal,
+): AsyncGenerator<ChatStreamEvent> {
+  if (streamingAvailable) {
+    try {
+      // Typed by the SDK's ChatStreamEvent; called by path so the page builds against any server version.
+      const events = (await getUntypedClient(active).mutation(
+        "chatStream",
+        { messages },
+        { signal },
+      )) as AsyncIterable<ChatStreamEvent>;
+      yield* events;
+      return;
+    } catch (error) {
+      const described = describeError(error);
+      if (!(described.code === "NOT_FOUND" && described.message.includes('"chatStream"'))) throw error;
+      streamingAvailable = false;
+    }
+  }
+  const answer = await active.chat.mutate({ messages }, { signal });
+  yield { type: "delta", text: answer.message.content };
+  yield { type: "done", usage: answer.usage, requestId: answer.requestId } as ChatStreamEvent;
+}
+
+async function sendChat(active: ScopegateClient, content: string) {
+  clearRefusal(ui.chatError);
+  const turn: ChatMessage = { role: "user", content };
+  const messages = [...history, turn].slice(-MAX_HISTORY);
+  const asked = bubble("user", content);
+  const answer = bubble("assistant", "");
+  answer.item.setAttribute("aria-busy", "true");
+  chatAbort = new AbortController();
+  ui.chatSend.disabled = true;
+  ui.chatStop.hidden = false;
+  let deltas = 0;
+  let text = "";
+  try {
+    for await (const event of chatEvents(active, messages, chatAbort.signal)) {
+      if (event.type === "delta") {
+        // A text node: whatever the model wrote is shown, never parsed as HTML.
+        answer.text.append(event.text);
+        text += event.text;
+        deltas += 1;
+        answer.item.dataset.deltas = String(deltas);
+      } else if (event.type === "done") {
+        history = [...messages, { role: "assistant", content: text }];
+        answer.item.append(
+          paragraph(`${event.usage.inputTokens} tokens in, ${event.usage.outputTokens} out`, "meta"),
+        );
+        answer.item.dataset.state = "done";
+      } else {
+        answer.item.dataset.state = "error";
+        showRefusal(ui.chatError, event);
+      }
+    }
+  } catch (error) {
+    // Refused before the first event: nothing was answered, so the turn is not kept.
+    answer.item.remove();
+    asked.item.append(paragraph("Not sent — see below.", "meta"));
+    showRefusal(ui.chatError, error);
+  } finally {
+    answer.item.removeAttribute("aria-busy");
+    chatAbort = null;
+    ui.chatSend.disabled = false;
+    ui.chatStop.hidden = true;
+    void refreshKeyInfo();
+  }
+}
+
+ui.chatForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const active = requireClient(ui.chatError);
+  const content = ui.chatInput.value.trim();
+  if (!active || content === "" || chatAbort) return;
+  ui.chatInput.value = "";
+  void sendChat(active, content);
+});
+
+ui.chatInput.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    ui.chatForm.requestSubmit();
+  }
+});
+
+ui.chatStop.addEventListener("click", () => chatAbort?.abort());
+
+ui.chatClear.addEventListener("click", () => {
+  chatAbort?.abort();
+  history = [];
+  ui.chatLog.replaceChildren();
+  clearRefusal(ui.chatError);
+  ui.chatInput.focus();
+});
+
+// ---- summarize ----
+
+function summarizeChoice(): "text" | "document" {
+  const checked = ui.summarizeForm.querySelector<HTMLInputElement>('input[name="what"]:checked');
+  return checked?.value === "document" ? "document" : "text";
+}
+
+ui.summarizeForm.addEventListener("change", () => {
+  const choice = summarizeChoice();
+  ui.summarizeTextFields.hidden = choice !== "text";
+  ui.summarizeDocumentFields.hidden = choice !== "document";
+});
+
+async function summarize(active: ScopegateClient) {
+  const maxWords = Number.parseInt(ui.summarizeWords.value, 10);
+  const input: RouterInputs["summarizeDoc"] =
+    summarizeChoice() === "document"
+      ? { document: { source: ui.summarizeSource.value.trim(), id: ui.summarizeId.value.trim() } }
+      : { text: ui.summarizeText.value };
+  if (Number.isFinite(maxWords)) input.maxWords = maxWords;
+  clearRefusal(ui.summarizeError);
+  ui.summarizeSend.disabled = true;
+  ui.summaryText.textContent = "";
+  ui.summaryMeta.textContent = "Summarizing…";
+  try {
+    const result = await active.summarizeDoc.mutate(input);
+    ui.summaryText.textContent = result.summary;
+    ui.summaryMeta.textContent = `${result.model} · ${result.usage.inputTokens} tokens in, ${result.usage.outputTokens} out`;
+  } catch (error) {
+    ui.summaryMeta.textContent = "";
+    showRefusal(ui.summarizeError, error);
+  } finally {
+    ui.summarizeSend.disabled = false;
+    void refreshKeyInfo();
+  }
+}
+
+ui.summarizeForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const active = requireClient(ui.summarizeError);
+  if (active) void summarize(active);
+});
