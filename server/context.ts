@@ -6,6 +6,7 @@ import type { AuditWriter } from "./audit/writer.ts";
 import type { KeyCache } from "./auth/key-store.ts";
 import type { AuthThrottle } from "./auth/throttle.ts";
 import type { Config } from "./config.ts";
+import type { LastUsedBatcher } from "./keys/last-used.ts";
 import type { Logger } from "./logger.ts";
 import type { ModelProvider } from "./model/provider.ts";
 
@@ -19,6 +20,7 @@ export interface Services {
   audit: AuditWriter;
   flood: FloodAggregator;
   keyCache: KeyCache;
+  lastUsed: LastUsedBatcher;
   authThrottle: AuthThrottle;
   model: ModelProvider;
   clock: Clock;

@@ -2,10 +2,11 @@
 // CLI; tests build their own with a shared test database.
 import { createDatabase, type DatabaseHandle, migrateDatabase } from "../db/index.ts";
 import { FloodAggregator } from "./audit/flood.ts";
-import { AuditWriter } from "./audit/writer.ts";
+import { createAuditWriter, startAuditDuties } from "./audit/setup.ts";
 import { KeyCache, listenForKeyChanges } from "./auth/key-store.ts";
 import { AuthThrottle, DEFAULT_THROTTLE, type ThrottleSettings } from "./auth/throttle.ts";
 import type { Config } from "./config.ts";
+import { LastUsedBatcher } from "./keys/last-used.ts";
 import type { Clock, Services } from "./context.ts";
 import type { Logger } from "./logger.ts";
 import { createModelProvider } from "./model/index.ts";
@@ -33,21 +34,23 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
   const model = options.model ?? createModelProvider(config);
   const database = options.database ?? (await openMigratedDatabase(config));
   const clock = options.clock ?? { now: () => new Date() };
-  const auditKey = config.auditKey[0];
-  if (!auditKey) throw new Error("no audit key configured");
-  const audit = new AuditWriter(database.db, auditKey, () => clock.now());
+  const audit = createAuditWriter(database.db, config, options.logger, () => clock.now());
+  const auditDuties = startAuditDuties(audit, config, options.logger);
   const flood = new FloodAggregator(FLOOD_THRESHOLD_PER_MINUTE, () => clock.now().getTime());
   const keyCache = new KeyCache();
   const stopListening = await listenForKeyChanges(database, keyCache);
   const authThrottle = new AuthThrottle(options.throttle ?? DEFAULT_THROTTLE, () => clock.now().getTime());
   const flushAggregates = async (all: boolean) => {
     const due = flood.takeDue(all);
-    if (due.length > 0) await audit.append(...due);
+    // Counted refusals reached callers too: if the database is down they wait in the spool.
+    if (due.length > 0) await audit.appendOrSpool(due);
   };
+  const lastUsed = new LastUsedBatcher(database.db);
   const timer = setInterval(() => {
     flushAggregates(false).catch((error: unknown) =>
       options.logger.error("flood aggregate write failed", { error }),
     );
+    lastUsed.flush().catch((error: unknown) => options.logger.warn("last_used_at flush failed", { error }));
   }, FLOOD_FLUSH_INTERVAL_MS);
   timer.unref();
   return {
@@ -56,6 +59,7 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
     audit,
     flood,
     keyCache,
+    lastUsed,
     authThrottle,
     model,
     clock,
@@ -63,11 +67,13 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
     localAdminToken: options.localAdminToken,
     async close() {
       clearInterval(timer);
+      await lastUsed.flush().catch((error: unknown) => options.logger.warn("last_used_at flush failed", { error }));
       await stopListening().catch((error: unknown) => options.logger.warn("unlisten failed", { error }));
       await flushAggregates(true).catch((error: unknown) =>
         options.logger.error("flood aggregate write failed", { error }),
       );
       await audit.drain();
+      await auditDuties.stop();
       if (!options.database) await database.close();
     },
   };

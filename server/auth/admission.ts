@@ -30,6 +30,7 @@ export async function admit(
     }),
   );
   if (outcome instanceof Declined) refuse(outcome.value);
+  if (principal.kind === "key") ctx.lastUsed.touch(principal.keyId, now);
 
   const day = utcDay(now);
   ctx.call.settlement = {
