@@ -103,6 +103,16 @@ export function describeError(error: unknown): ErrorDescription {
         httpStatus: response.status,
       };
     }
+    // fetch resolved but its body was not JSON: something other than scopegate answered.
+    if (error.cause instanceof SyntaxError) {
+      return {
+        code: "CLIENT_ERROR",
+        reason: "unexpected_response",
+        message: "The server's answer was not a scopegate response.",
+        requestId: null,
+        httpStatus: null,
+      };
+    }
     return {
       code: "NETWORK_ERROR",
       reason: "network_error",
