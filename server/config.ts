@@ -1,10 +1,11 @@
 // Configuration: the environment parsed and validated once with zod at start-up, then passed
 // down. Nothing below server/main.ts reads process.env.
-import { randomBytes } from "node:crypto";
+import { type KeyObject, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { BlockList, isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { generateSigningKeyText, parsePublicKey, parseSigningKey, type SigningKey } from "./audit/signing.ts";
 
 export interface VersionedSecret {
   version: number;
@@ -16,6 +17,20 @@ export interface GuardThresholds {
   block: number;
 }
 
+export interface AuditConfig {
+  /** Where checkpoint files and the outage spool live (`<data dir>/audit`); null = no file sink. */
+  dir: string | null;
+  /** Signs checkpoints; null only for a verify-only setup (SCOPEGATE_AUDIT_VERIFY_KEYS alone). */
+  signingKey: SigningKey | null;
+  /** Public keys accepted on checkpoints: the signing key's own, then older or external ones. */
+  verifyKeys: KeyObject[];
+  /** A checkpoint every this many records, or every interval when anything was written. */
+  checkpointEvery: number;
+  checkpointIntervalMs: number;
+  /** `audit prune` never deletes records younger than this. */
+  minRetentionDays: number;
+}
+
 export interface Config {
   port: number;
   database: { kind: "postgres"; url: string } | { kind: "pglite"; dataDir: string };
@@ -23,6 +38,7 @@ export interface Config {
   /** Newest first: the first hashes new keys, every one still verifies. */
   peppers: VersionedSecret[];
   auditKey: VersionedSecret[];
+  audit: AuditConfig;
   model: {
     provider: "offline" | "openai";
     timeoutMs: number;
@@ -71,6 +87,10 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   SCOPEGATE_GUARD_FLAG_THRESHOLD: z.coerce.number().min(0).max(1).default(0.5),
   SCOPEGATE_GUARD_BLOCK_THRESHOLD: z.coerce.number().min(0).max(1).default(0.8),
+  SCOPEGATE_AUDIT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  SCOPEGATE_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  // Compliance regimes commonly ask for 30-90 days online; pruning below a day is a mistake.
+  SCOPEGATE_AUDIT_MIN_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
 });
 
 type Env = Record<string, string | undefined>;
@@ -103,6 +123,13 @@ export function loadConfig(env: Env): Config {
     dataDir,
     peppers: loadSecret(env, "SCOPEGATE_PEPPER", embedded ? dataDir : null),
     auditKey: loadSecret(env, "SCOPEGATE_AUDIT_KEY", embedded ? dataDir : null),
+    audit: {
+      dir: join(dataDir, "audit"),
+      ...loadSigningKeys(env, embedded ? dataDir : null),
+      checkpointEvery: e.SCOPEGATE_AUDIT_CHECKPOINT_EVERY,
+      checkpointIntervalMs: e.SCOPEGATE_AUDIT_CHECKPOINT_SECONDS * 1000,
+      minRetentionDays: e.SCOPEGATE_AUDIT_MIN_RETENTION_DAYS,
+    },
     model: {
       provider,
       timeoutMs: e.SCOPEGATE_MODEL_TIMEOUT_MS,
@@ -127,20 +154,50 @@ export function loadConfig(env: Env): Config {
  * In embedded mode a missing secret is generated once into the data dir (0600).
  */
 function loadSecret(env: Env, name: string, generateInDir: string | null): VersionedSecret[] {
-  const filePath = env[`${name}_FILE`];
-  let raw = env[name];
-  if (filePath) {
-    if (raw) throw new ConfigError(name, `set either ${name} or ${name}_FILE, not both`);
-    try {
-      raw = readFileSync(filePath, "utf8").trim();
-    } catch {
-      throw new ConfigError(`${name}_FILE`, "cannot read the file");
-    }
-  }
+  let raw = readSecretText(env, name);
   if (!raw && generateInDir)
     raw = readOrCreateSecretFile(generateInDir, name.toLowerCase().replace(/_/g, "-"));
   if (!raw) throw new ConfigError(name, `required with DATABASE_URL (or ${name}_FILE)`);
   return parseVersionedSecret(name, raw);
+}
+
+/**
+ * The checkpoint signing key (`SCOPEGATE_AUDIT_SIGNING_KEY[_FILE]`, base64 Ed25519 seed or PEM)
+ * and the public keys verification accepts (its own, plus `SCOPEGATE_AUDIT_VERIFY_KEYS`: older
+ * keys after a rotation, or an auditor's copy). Required with DATABASE_URL like the other
+ * secrets, since a per-host generated key would leave other hosts' checkpoints unverifiable;
+ * the one exception is a verify-only setup that gives SCOPEGATE_AUDIT_VERIFY_KEYS alone.
+ */
+function loadSigningKeys(
+  env: Env,
+  generateInDir: string | null,
+): Pick<AuditConfig, "signingKey" | "verifyKeys"> {
+  const name = "SCOPEGATE_AUDIT_SIGNING_KEY";
+  const verifyKeys = (env.SCOPEGATE_AUDIT_VERIFY_KEYS ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((text) => {
+      try {
+        return parsePublicKey(text);
+      } catch (error) {
+        throw new ConfigError("SCOPEGATE_AUDIT_VERIFY_KEYS", (error as Error).message);
+      }
+    });
+  let raw = readSecretText(env, name);
+  if (!raw && generateInDir)
+    raw = readOrCreateSecretFile(generateInDir, "audit-signing-key", generateSigningKeyText);
+  if (!raw) {
+    if (verifyKeys.length > 0) return { signingKey: null, verifyKeys };
+    throw new ConfigError(name, `required with DATABASE_URL (or ${name}_FILE)`);
+  }
+  let signingKey: SigningKey;
+  try {
+    signingKey = parseSigningKey(raw);
+  } catch (error) {
+    throw new ConfigError(name, (error as Error).message);
+  }
+  return { signingKey, verifyKeys: [signingKey.publicKey, ...verifyKeys] };
 }
 
 export function parseVersionedSecret(name: string, raw: string): VersionedSecret[] {
@@ -163,11 +220,28 @@ export function parseVersionedSecret(name: string, raw: string): VersionedSecret
   return secrets.map(({ version, key }) => ({ version, key }));
 }
 
-function readOrCreateSecretFile(dataDir: string, fileName: string): string {
+/** `NAME`, or the contents of the file at `NAME_FILE` (as secret managers mount them). */
+function readSecretText(env: Env, name: string): string | undefined {
+  const filePath = env[`${name}_FILE`];
+  const raw = env[name];
+  if (!filePath) return raw;
+  if (raw) throw new ConfigError(name, `set either ${name} or ${name}_FILE, not both`);
+  try {
+    return readFileSync(filePath, "utf8").trim();
+  } catch {
+    throw new ConfigError(`${name}_FILE`, "cannot read the file");
+  }
+}
+
+function readOrCreateSecretFile(
+  dataDir: string,
+  fileName: string,
+  generate: () => string = () => `1:${randomBytes(32).toString("base64")}`,
+): string {
   const path = join(dataDir, fileName);
   if (existsSync(path)) return readFileSync(path, "utf8").trim();
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const value = `1:${randomBytes(32).toString("base64")}`;
+  const value = generate();
   writeFileSync(path, `${value}\n`, { mode: 0o600, flag: "wx" });
   chmodSync(path, 0o600);
   return value;

@@ -35,6 +35,8 @@ export const REASONS = [
   "unavailable",
   "internal_error",
   "shutdown",
+  "operator_only",
+  "audit_tampered",
 ] as const;
 
 export type Reason = (typeof REASONS)[number];

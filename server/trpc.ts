@@ -188,6 +188,19 @@ async function commitFinal(
   } catch (cause) {
     // No response is released without its final record: fail closed.
     ctx.logger.error("audit write failed", { requestId: ctx.request.requestId, callId: call.callId, cause });
+    // The caller gets a refusal, so that is what the fsync'd spool keeps, to be replayed into the
+    // chain when the database is back; what the call would have returned is noted beside it.
+    await ctx.audit
+      .spool({
+        ...record,
+        outcome: "error",
+        reason: "unavailable",
+        output: null,
+        details: { ...record.details, unwrittenOutcome: record.outcome, unwrittenReason: record.reason },
+      })
+      .catch((spoolError: unknown) =>
+        ctx.logger.error("audit spool failed", { requestId: ctx.request.requestId, cause: spoolError }),
+      );
     const failure =
       error instanceof ScopegateError && error.code === "SERVICE_UNAVAILABLE" ? error : unavailable(cause);
     auditedErrors.add(failure);

@@ -1,5 +1,5 @@
-// Reading the audit log: filters, newest first, cursor pagination by id.
-import { and, desc, eq, gte, lt, lte, type SQL } from "drizzle-orm";
+// Reading the audit log: filters, newest first, cursor pagination; export in id order.
+import { and, asc, desc, eq, gt, gte, lte, type SQL, sql } from "drizzle-orm";
 import { type AuditRow, auditLog, type Database } from "../../db/index.ts";
 
 export interface AuditFilter {
@@ -15,7 +15,7 @@ export interface AuditFilter {
   cursor?: number;
 }
 
-export async function listAudit(db: Database, filter: AuditFilter) {
+function filterConditions(filter: Omit<AuditFilter, "limit" | "cursor">): SQL[] {
   const conditions: SQL[] = [];
   if (filter.keyId) conditions.push(eq(auditLog.keyId, filter.keyId));
   if (filter.owner) conditions.push(eq(auditLog.owner, filter.owner));
@@ -24,16 +24,62 @@ export async function listAudit(db: Database, filter: AuditFilter) {
   if (filter.phase) conditions.push(eq(auditLog.phase, filter.phase));
   if (filter.since) conditions.push(gte(auditLog.ts, filter.since));
   if (filter.until) conditions.push(lte(auditLog.ts, filter.until));
-  if (filter.cursor !== undefined) conditions.push(lt(auditLog.id, filter.cursor));
+  return conditions;
+}
+
+/**
+ * Newest first by (ts, id), the order of the (key_id|owner|-, ts, id) indexes, so a page is one
+ * backward index range scan that stops after `limit` rows. The cursor stays a record id: its
+ * ts is looked up by primary key and the page continues strictly before (ts, id).
+ */
+export async function listAudit(db: Database, filter: AuditFilter) {
+  const conditions = filterConditions(filter);
+  if (filter.cursor !== undefined) {
+    const [at] = await db.select({ ts: auditLog.ts }).from(auditLog).where(eq(auditLog.id, filter.cursor));
+    // A cursor whose record was pruned meanwhile continues from the id alone.
+    conditions.push(
+      at
+        ? sql`(${auditLog.ts}, ${auditLog.id}) < (${at.ts.toISOString()}::timestamptz, ${filter.cursor})`
+        : sql`${auditLog.id} < ${filter.cursor}`,
+    );
+  }
   const rows = await db
     .select()
     .from(auditLog)
     .where(and(...conditions))
-    .orderBy(desc(auditLog.id))
+    .orderBy(desc(auditLog.ts), desc(auditLog.id))
     .limit(filter.limit + 1);
   const page = rows.slice(0, filter.limit);
   const last = page.at(-1);
   return { items: page.map(toApiRecord), nextCursor: rows.length > filter.limit && last ? last.id : null };
+}
+
+export interface ExportFilter {
+  since?: Date;
+  until?: Date;
+  /** Continue after this id (the last one of the previous page). */
+  afterId?: number;
+  limit: number;
+  /** Leave out this key's own `audit.export` calls. */
+  excludeExportsBy?: string;
+}
+
+/** Oldest first by id, for a SIEM or `audit tail`: every record once, with its chain fields. */
+export async function exportAudit(db: Database, filter: ExportFilter) {
+  const conditions = filterConditions(filter);
+  if (filter.afterId !== undefined) conditions.push(gt(auditLog.id, filter.afterId));
+  if (filter.excludeExportsBy !== undefined) {
+    conditions.push(
+      sql`not (${auditLog.procedure} is not distinct from 'audit.export' and ${auditLog.keyId} is not distinct from ${filter.excludeExportsBy})`,
+    );
+  }
+  const rows = await db
+    .select()
+    .from(auditLog)
+    .where(and(...conditions))
+    .orderBy(asc(auditLog.id))
+    .limit(filter.limit);
+  return { items: rows.map(toApiRecord), lastId: rows.at(-1)?.id ?? filter.afterId ?? null };
 }
 
 export function toApiRecord(row: AuditRow) {
@@ -64,5 +110,7 @@ export function toApiRecord(row: AuditRow) {
     clientAddress: row.clientAddress,
     count: row.count,
     details: row.details,
+    prevHash: row.prevHash,
+    hash: row.hash,
   };
 }

@@ -26,14 +26,18 @@ export interface AuditRecord {
   clientAddress?: string | null;
   count?: number;
   details?: Record<string, unknown> | null;
+  /** When it happened, if not now: a spooled record replayed after an outage keeps its time. */
+  ts?: Date;
 }
 
 type ChainFields = "writerId" | "seq" | "ts" | "prevHash" | "hash";
 export type UnchainedRow = Omit<NewAuditRow, ChainFields | "id">;
 
 /**
- * The exact bytes the hash covers: every column but id and hash, in a fixed order, so any edit
- * of a stored value changes the hash. Verification rebuilds this from a stored row.
+ * The exact bytes the hash covers: every column but id (assigned by the database; verify checks
+ * that ids follow seq instead) and hash, in a fixed order, so any edit of a stored value changes
+ * the hash. Verification rebuilds this from a stored row; `details` is jsonb, which does not
+ * keep key order, so it is serialised with sorted keys.
  */
 export function canonicalContent(row: Omit<NewAuditRow, "id" | "hash">): string {
   return JSON.stringify([
@@ -61,7 +65,16 @@ export function canonicalContent(row: Omit<NewAuditRow, "id" | "hash">): string 
     row.latencyMs ?? null,
     row.clientAddress ?? null,
     row.count ?? 1,
-    row.details ?? null,
+    sortedKeys(row.details ?? null),
     row.prevHash,
   ]);
+}
+
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (value === null || typeof value !== "object") return value;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(entries.map(([k, v]) => [k, sortedKeys(v)]));
 }

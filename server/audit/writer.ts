@@ -1,15 +1,31 @@
 // Writes audit records with group commit: concurrent callers' records go into one transaction
 // (one multi-row insert) while each caller waits for its own commit. Each process appends to
-// its own hash chain (writer id + seq), so processes never wait on each other's lock.
+// its own hash chain (writer id + seq), so processes never wait on each other's lock; the chain
+// is checkpointed (signed) every N records or interval, and records that cannot be written are
+// spooled to disk and replayed.
 import { createHmac, randomBytes } from "node:crypto";
-import { inArray } from "drizzle-orm";
+import { desc, eq, inArray } from "drizzle-orm";
 import { apiKeys, auditLog, type Database, type NewAuditRow } from "../../db/index.ts";
 import type { VersionedSecret } from "../config.ts";
 import { redactSecrets } from "../guard/redact.ts";
+import type { Logger } from "../logger.ts";
+import type { CheckpointKind, CheckpointSink } from "./checkpoint.ts";
 import { type AuditRecord, canonicalContent } from "./record.ts";
+import type { AuditSpool } from "./spool.ts";
 
 /** Work done in the same transaction as a record's insert (e.g. charging a key's limits). */
 export type InTransaction<T> = (tx: Database) => Promise<T>;
+
+export interface AuditWriterOptions {
+  now?: () => Date;
+  writerId?: string;
+  /** Signs the chain head every `checkpointEvery` records (and when asked); none = no checkpoints. */
+  checkpoints?: CheckpointSink;
+  checkpointEvery?: number;
+  /** Where records go when the database cannot take them; none = fail closed without a copy. */
+  spool?: AuditSpool;
+  logger?: Logger;
+}
 
 interface Pending {
   records: AuditRecord[];
@@ -26,9 +42,21 @@ export class Declined<T> {
 }
 
 export const GENESIS_HASH = "0".repeat(64);
+
+/** A fresh chain per process start: no two processes (or restarts) ever share a chain. */
+export function newWriterId(): string {
+  return `w_${randomBytes(9).toString("base64url")}`;
+}
 // Audit text columns are bounded so one request cannot bloat the log.
 const MAX_TEXT = 4096;
 const MAX_BATCH = 500;
+// Rows per INSERT statement: 28 columns each stays far below Postgres' 65,535 parameters.
+const MAX_ROWS_PER_INSERT = 1000;
+
+/** A step's own failure: its savepoint rolled back, the rest of the batch commits. */
+class StepFailed {
+  constructor(readonly error: unknown) {}
+}
 
 export class AuditWriter {
   readonly writerId: string;
@@ -36,14 +64,38 @@ export class AuditWriter {
   private head = GENESIS_HASH;
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
+  /** After a failed commit the database may hold more of this chain than we know (the commit
+   * went through but its answer was lost); the next batch reads the head back first. */
+  private resync = false;
+  private readonly now: () => Date;
+  private readonly checkpoints: CheckpointSink | undefined;
+  private readonly checkpointEvery: number;
+  private readonly spoolSink: AuditSpool | undefined;
+  private readonly logger: Logger | undefined;
+  private checkpointedSeq = 0;
+  private checkpointing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly db: Database,
     private readonly auditKey: VersionedSecret,
-    private readonly now: () => Date = () => new Date(),
-    writerId?: string,
+    options: AuditWriterOptions = {},
   ) {
-    this.writerId = writerId ?? `w_${randomBytes(9).toString("base64url")}`;
+    this.writerId = options.writerId ?? newWriterId();
+    this.now = options.now ?? (() => new Date());
+    this.checkpoints = options.checkpoints;
+    this.checkpointEvery = options.checkpointEvery ?? 1000;
+    this.spoolSink = options.spool;
+    this.logger = options.logger;
+  }
+
+  /** Where this writer signs checkpoints (prune signs its anchors there too). */
+  get checkpointSink(): CheckpointSink | undefined {
+    return this.checkpoints;
+  }
+
+  /** The chain's position as committed: (records written, head hash). */
+  get position(): { seq: number; head: string } {
+    return { seq: this.seq, head: this.head };
   }
 
   /** Appends records and waits until they are committed. */
@@ -59,9 +111,61 @@ export class AuditWriter {
     return this.enqueue(records, lockKeyIds, work) as Promise<T>;
   }
 
-  /** Waits for everything queued so far (shutdown, tests). */
+  /** Waits for everything queued so far, and for checkpoints in flight (shutdown, tests). */
   async drain(): Promise<void> {
     while (this.flushing) await this.flushing;
+    await this.checkpointing;
+  }
+
+  /**
+   * Signs the current head if anything was written since the last checkpoint (or always, for
+   * `final` at shutdown when the chain is not empty). Serialised, so checkpoints of one writer
+   * appear in seq order in its file.
+   */
+  checkpoint(kind: CheckpointKind = "periodic"): Promise<void> {
+    const sink = this.checkpoints;
+    if (!sink) return Promise.resolve();
+    const step = async () => {
+      const { seq, head } = this.position;
+      if (seq === 0 || (seq === this.checkpointedSeq && kind !== "final")) return;
+      await sink.write(kind, this.writerId, seq, head, this.now());
+      this.checkpointedSeq = seq;
+    };
+    const run = this.checkpointing.then(step);
+    this.checkpointing = run.catch((error: unknown) =>
+      this.logger?.error("audit checkpoint failed", { writerId: this.writerId, error }),
+    );
+    return run;
+  }
+
+  /**
+   * Keeps a record that could not be written (the database is down) in the fsync'd spool, to be
+   * replayed into the chain later. Resolves once it is on disk; rejects if there is no spool or
+   * the disk refuses too, and then the caller has only the log line.
+   */
+  async spool(record: AuditRecord): Promise<void> {
+    if (!this.spoolSink) throw new Error("no audit spool configured");
+    await this.spoolSink.write(record, record.ts ?? this.now());
+  }
+
+  /** Appends; if the database cannot take the records, spools them instead (and still throws). */
+  async appendOrSpool(records: AuditRecord[]): Promise<void> {
+    try {
+      await this.append(...records);
+    } catch (error) {
+      for (const record of records) await this.spool(record);
+      throw error;
+    }
+  }
+
+  /** Replays spooled records into the chain, if any; a database still down leaves them spooled. */
+  async replaySpool(): Promise<number> {
+    if (!this.spoolSink) return 0;
+    return this.spoolSink.replay(this.db, (records) => this.append(...records));
+  }
+
+  get hasSpooled(): boolean {
+    return this.spoolSink?.hasPending ?? false;
   }
 
   private enqueue(
@@ -92,6 +196,8 @@ export class AuditWriter {
     let head = this.head;
     try {
       await this.db.transaction(async (tx) => {
+        if (this.resync) ({ seq, head } = await this.committedHead(tx, seq, head));
+        results.clear();
         const rows: NewAuditRow[] = [];
         const lockIds = [...new Set(batch.flatMap((item) => item.lockKeyIds))].sort();
         if (lockIds.length > 0) {
@@ -106,7 +212,7 @@ export class AuditWriter {
           if (item.work) {
             const result = await runStep(tx, item.work);
             results.set(item, result);
-            if (result instanceof Declined) continue;
+            if (result instanceof Declined || result instanceof StepFailed) continue;
           }
           for (const record of item.records) {
             seq += 1;
@@ -115,15 +221,47 @@ export class AuditWriter {
             rows.push(row);
           }
         }
-        if (rows.length > 0) await tx.insert(auditLog).values(rows);
+        for (let i = 0; i < rows.length; i += MAX_ROWS_PER_INSERT) {
+          await tx.insert(auditLog).values(rows.slice(i, i + MAX_ROWS_PER_INSERT));
+        }
       });
     } catch (error) {
+      this.resync = true;
       for (const item of batch) item.reject(error);
       return;
     }
+    const written = seq - this.seq;
     this.seq = seq;
     this.head = head;
-    for (const item of batch) item.resolve(results.get(item));
+    this.resync = false;
+    for (const item of batch) {
+      const result = results.get(item);
+      if (result instanceof StepFailed) item.reject(result.error);
+      else item.resolve(result);
+    }
+    if (written > 0 && this.seq - this.checkpointedSeq >= this.checkpointEvery) {
+      this.checkpoint("periodic").catch(() => {});
+    }
+    if (written > 0 && this.hasSpooled) {
+      // The database answers again: bring the outage's records into the chain.
+      this.replaySpool().catch((error: unknown) =>
+        this.logger?.warn("audit spool replay deferred", { writerId: this.writerId, error }),
+      );
+    }
+  }
+
+  private async committedHead(
+    tx: Database,
+    seq: number,
+    head: string,
+  ): Promise<{ seq: number; head: string }> {
+    const [last] = await tx
+      .select({ seq: auditLog.seq, hash: auditLog.hash })
+      .from(auditLog)
+      .where(eq(auditLog.writerId, this.writerId))
+      .orderBy(desc(auditLog.seq))
+      .limit(1);
+    return last && last.seq > seq ? { seq: last.seq, head: last.hash } : { seq, head };
   }
 
   private chain(record: AuditRecord, seq: number, prevHash: string): NewAuditRow {
@@ -133,7 +271,7 @@ export class AuditWriter {
     const row: Omit<NewAuditRow, "hash"> = {
       writerId: this.writerId,
       seq,
-      ts: this.now(),
+      ts: record.ts ?? this.now(),
       callId: record.callId ?? null,
       requestId: record.requestId,
       phase: record.phase,
@@ -168,7 +306,9 @@ export function hashRecord(key: VersionedSecret, row: Omit<NewAuditRow, "id" | "
 }
 
 async function runStep(tx: Database, work: InTransaction<unknown>): Promise<unknown> {
-  // A savepoint per step: a declined step rolls back alone, the rest of the batch commits.
+  // A savepoint per step: a declined or failing step rolls back alone, the rest of the batch
+  // commits (one caller's bug must not cost other callers their records). A lost connection
+  // still fails the whole transaction, at its next statement.
   let declined: Declined<unknown> | null = null;
   try {
     return await tx.transaction(async (savepoint) => {
@@ -181,7 +321,7 @@ async function runStep(tx: Database, work: InTransaction<unknown>): Promise<unkn
     });
   } catch (error) {
     if (declined && error === declined) return declined;
-    throw error;
+    return new StepFailed(error);
   }
 }
 

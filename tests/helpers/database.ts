@@ -65,5 +65,7 @@ export async function workerDatabase(): Promise<WorkerDatabase> {
 }
 
 export async function resetDatabase(handle: DatabaseHandle): Promise<void> {
-  await handle.db.execute(sql`truncate table audit_log, documents, api_keys restart identity cascade`);
+  await handle.db.execute(
+    sql`truncate table audit_log, audit_checkpoints, documents, api_keys restart identity cascade`,
+  );
 }

@@ -5,6 +5,7 @@ import { BlockList } from "node:net";
 import { sql } from "drizzle-orm";
 import { afterEach, beforeEach } from "vitest";
 import { auditLog, type DatabaseHandle } from "../../db/index.ts";
+import { generateSigningKeyText, parseSigningKey } from "../../server/audit/signing.ts";
 import { localOperator } from "../../server/auth/principal.ts";
 import type { Config } from "../../server/config.ts";
 import { type Clock, createContext, type RequestInfo } from "../../server/context.ts";
@@ -24,6 +25,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     dataDir: "/nonexistent",
     peppers: [{ version: 1, key: randomBytes(32) }],
     auditKey: [{ version: 1, key: randomBytes(32) }],
+    audit: testAuditConfig(),
     model: {
       provider: "offline",
       timeoutMs: 5000,
@@ -37,6 +39,20 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     isDev: false,
     logLevel: "debug",
     guard: { flag: 0.5, block: 0.8 },
+    ...overrides,
+  };
+}
+
+/** Checkpoints signed with a fresh key; no file sink unless a test gives a directory. */
+export function testAuditConfig(overrides: Partial<Config["audit"]> = {}): Config["audit"] {
+  const signingKey = parseSigningKey(generateSigningKeyText());
+  return {
+    dir: null,
+    signingKey,
+    verifyKeys: [signingKey.publicKey],
+    checkpointEvery: 1000,
+    checkpointIntervalMs: 60_000,
+    minRetentionDays: 30,
     ...overrides,
   };
 }
