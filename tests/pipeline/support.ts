@@ -1,6 +1,6 @@
 // Shared pieces of the procedure-level pipeline tests: catching tRPC refusals, a controllable
 // clock, a model double that counts calls, and audit-row lookups.
-import { TRPCError } from "@trpc/server";
+import { getTRPCErrorShape, TRPCError } from "@trpc/server";
 import { eq, type Logger as QueryLogger, type SQL } from "drizzle-orm";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
@@ -9,8 +9,10 @@ import { apiKeys, type Database, type DatabaseHandle } from "../../db/index.ts";
 import * as schema from "../../db/schema/index.ts";
 import { isKnownScope } from "../../server/auth/scopes.ts";
 import type { Clock } from "../../server/context.ts";
+import { reasonOf } from "../../server/errors.ts";
 import { OfflineProvider } from "../../server/model/offline.ts";
 import type { Completion, CompletionRequest, ModelProvider } from "../../server/model/provider.ts";
+import { appRouter } from "../../server/routers/app.ts";
 import type { RunningServices } from "../../server/services.ts";
 import { auditRows, type callerFor, createTestKey, type KeyOptions } from "../helpers/services.ts";
 
@@ -56,8 +58,21 @@ export async function expectRefusal(
 ): Promise<Refusal> {
   const error = await outcomeOf(promise);
   expect(error, `expected ${code} ${reason}`).not.toBeNull();
-  expect({ code: error?.code, reason: error?.reason }).toEqual({ code, reason });
+  // reasonOf: what the errorFormatter puts in data.reason, also for tRPC's own input errors.
+  expect({ code: error?.code, reason: error && reasonOf(error) }).toEqual({ code, reason });
   return error as Refusal;
+}
+
+/** What a client would receive as `error.data`: the router's own errorFormatter applied. */
+export function errorData(error: TRPCError, path: string) {
+  return getTRPCErrorShape({
+    config: appRouter._def._config,
+    error,
+    type: "unknown",
+    path,
+    input: undefined,
+    ctx: undefined,
+  }).data;
 }
 
 /** A clock the test moves by hand. */
