@@ -70,6 +70,11 @@ export function fail(
   throw new ScopegateError(code, reason, message, details);
 }
 
+/** A call cut off because its client went away (the upstream model request is aborted too). */
+export function clientClosed(cause?: unknown): ScopegateError {
+  return new ScopegateError("CLIENT_CLOSED_REQUEST", "client_closed", "The client went away.", {}, cause);
+}
+
 // Reasons for errors raised by tRPC itself (routing, parsing) rather than by our pipeline.
 const REASON_BY_CODE: Partial<Record<TRPC_ERROR_CODE_KEY, Reason>> = {
   PARSE_ERROR: "invalid_json",

@@ -1,24 +1,43 @@
-// Calls the configured model under the configured timeout and maps provider failures to the
-// design's errors (BAD_GATEWAY `model_error`, GATEWAY_TIMEOUT `model_timeout`).
+// Calls the model for one turn under the configured per-call timeout, with the client's signal
+// (a client that leaves aborts the upstream request), and maps provider failures to the
+// design's errors: BAD_GATEWAY `model_error`, GATEWAY_TIMEOUT `model_timeout`.
 import type { Context } from "../context.ts";
-import { ScopegateError } from "../errors.ts";
-import type { Completion, CompletionRequest } from "../model/provider.ts";
+import { clientClosed, ScopegateError } from "../errors.ts";
+import { OfflineProvider } from "../model/offline.ts";
+import type { Completion, CompletionRequest, ModelProvider } from "../model/provider.ts";
 import type { CallState } from "../trpc.ts";
 
+type ModelContext = Context & { call: CallState };
+
+// Stateless and network-free; what `test` keys use whatever the server is configured with.
+const offline = new OfflineProvider();
+
+/** The provider for this caller: `test` keys may use only the offline model. */
+export function providerFor(ctx: ModelContext): ModelProvider {
+  return ctx.call.principal?.env === "test" && ctx.model.name !== "offline" ? offline : ctx.model;
+}
+
 export async function callModel(
-  ctx: Context & { call: CallState },
+  ctx: ModelContext,
   request: Omit<CompletionRequest, "signal">,
   clientSignal?: AbortSignal,
 ): Promise<Completion> {
+  clientSignal?.throwIfAborted();
   const timeout = AbortSignal.timeout(ctx.config.model.timeoutMs);
   const signal = clientSignal ? AbortSignal.any([timeout, clientSignal]) : timeout;
   try {
-    const completion = await ctx.model.complete({ ...request, signal });
+    const completion = await providerFor(ctx).complete({ ...request, signal });
+    const usage = ctx.call.usage;
     ctx.call.model = completion.model;
-    ctx.call.usage = completion.usage;
+    // Tool rounds add up: the key is charged for every turn.
+    ctx.call.usage = {
+      inputTokens: (usage?.inputTokens ?? 0) + completion.usage.inputTokens,
+      outputTokens: (usage?.outputTokens ?? 0) + completion.usage.outputTokens,
+    };
     return completion;
   } catch (cause) {
     if (cause instanceof ScopegateError) throw cause;
+    if (clientSignal?.aborted) throw clientClosed(cause);
     if (timeout.aborted) {
       throw new ScopegateError(
         "GATEWAY_TIMEOUT",

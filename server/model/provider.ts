@@ -1,8 +1,23 @@
-// The model provider interface every backend implements (offline, OpenAI-compatible).
+// The model provider interface every backend implements (offline, OpenAI-compatible): one
+// model turn, optionally streamed, optionally offered tools it may ask to call.
 
-export interface ModelMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
+export type ModelMessage =
+  | { role: "system" | "user"; content: string }
+  | { role: "assistant"; content: string; toolCalls?: ModelToolCall[] }
+  | { role: "tool"; toolCallId: string; content: string };
+
+/** A tool call as the model issued it: the arguments are raw, untrusted JSON text. */
+export interface ModelToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** A tool as offered to the model: its name, what it does, and a JSON Schema of its arguments. */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
 }
 
 export interface ModelUsage {
@@ -12,24 +27,32 @@ export interface ModelUsage {
 
 export type ModelTask =
   | { kind: "summarize"; text: string; maxWords: number; instruction?: string }
-  | { kind: "chat" };
+  /** `documents`: the sanitized document bodies, for providers that do not read prompts. */
+  | { kind: "chat"; documents: string[] };
 
 export interface CompletionRequest {
-  /** The full prompt: system prompt, spotlighted documents, user turns. */
+  /** The full prompt: system prompt, spotlighted documents, user turns, tool results. */
   messages: ModelMessage[];
   /** What is being asked, for providers that do not read prompts (offline). */
   task: ModelTask;
+  /** Offered tools; the model may ask for others, which the caller refuses. */
+  tools?: ToolSpec[];
   maxOutputTokens: number;
   signal?: AbortSignal;
+  /** When given, the turn is streamed: text is delivered here as it is generated. */
+  onDelta?: (text: string) => void;
 }
 
 export interface Completion {
   text: string;
   model: string;
   usage: ModelUsage;
+  /** The tools the model asks to call; none when absent. */
+  toolCalls?: ModelToolCall[];
 }
 
 export interface ModelProvider {
+  /** `offline` or `openai`; test keys may use only `offline`. */
   readonly name: string;
   complete(request: CompletionRequest): Promise<Completion>;
 }
@@ -37,4 +60,15 @@ export interface ModelProvider {
 /** A rough token count (about four characters a token) for reservations and offline usage. */
 export function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4);
+}
+
+/** Usage counted from the prompt and the answer, for providers (or streams) that report none. */
+export function countedUsage(
+  messages: readonly ModelMessage[],
+  text: string,
+  calls: readonly ModelToolCall[],
+) {
+  const prompt = messages.map((m) => m.content).join("\n");
+  const output = text + calls.map((c) => c.name + c.arguments).join("");
+  return { inputTokens: estimateTokens(prompt), outputTokens: estimateTokens(output) };
 }

@@ -1,16 +1,31 @@
-// The model-backed procedures: summarizeDoc and chat.
+// The model-backed procedures: summarizeDoc, chat and chatStream. Each screens the caller's
+// text (a blocked prompt never reaches the model), spotlights documents as data under a fresh
+// boundary, offers only the tools the key may use, and checks the output before it leaves.
+import { inArray, sql } from "drizzle-orm";
 import { z } from "zod";
+import { documents } from "../../db/index.ts";
+import { startChatStream } from "../ai/chat-stream.ts";
 import { callModel } from "../ai/model-call.ts";
-import { sanitizeAll } from "../ai/prompt-guard.ts";
-import { CHAT_SYSTEM_PROMPT, SUMMARIZE_SYSTEM_PROMPT } from "../ai/prompts.ts";
-import { dataSourceScope, RESOURCE_NAME_PATTERN, type Scope } from "../auth/scopes.ts";
+import { screenDocuments, screenOutput, screenPrompts } from "../ai/prompt-guard.ts";
+import {
+  CHAT_SYSTEM_PROMPT,
+  framePrompt,
+  outputCheckOptions,
+  SUMMARIZE_SYSTEM_PROMPT,
+} from "../ai/prompts.ts";
+import { type ConversationOptions, runConversation } from "../ai/tool-loop.ts";
+import type { Principal } from "../auth/principal.ts";
+import { dataSourceScope, type Scope, toolScope } from "../auth/scopes.ts";
 import type { Context } from "../context.ts";
 import { withDatabase } from "../db-errors.ts";
 import { type DocumentRef, documentRef } from "../documents/schemas.ts";
 import { findDocument } from "../documents/store.ts";
 import { fail } from "../errors.ts";
-import type { ModelMessage } from "../model/provider.ts";
-import { scopedProcedure } from "../trpc.ts";
+import { spotlightDocuments } from "../guard/spotlight.ts";
+import { estimateTokens, type ModelMessage } from "../model/provider.ts";
+import { TOOL_NAMES } from "../tools/names.ts";
+import { createToolRegistry, offeredTools } from "../tools/registry.ts";
+import { type CallState, scopedProcedure } from "../trpc.ts";
 
 export const MAX_TEXT_CHARS = 200_000;
 const MAX_MESSAGE_CHARS = 32_000;
@@ -41,8 +56,11 @@ export const chatInput = z.strictObject({
     .max(50)
     .refine((m) => m.some((x) => x.role === "user"), { message: "at least one user message" }),
   documents: z.array(documentRef).max(10).optional(),
-  tools: z.array(z.string().regex(RESOURCE_NAME_PATTERN)).max(16).optional(),
+  /** Tools the caller wants offered to the model; each needs `tool:<name>`. */
+  tools: z.array(z.enum(TOOL_NAMES)).max(TOOL_NAMES.length).optional(),
 });
+
+type AiContext = Context & { call: CallState; principal: Principal };
 
 async function loadDocuments(ctx: Context, refs: readonly DocumentRef[]) {
   return withDatabase(async () => {
@@ -56,11 +74,89 @@ async function loadDocuments(ctx: Context, refs: readonly DocumentRef[]) {
   });
 }
 
-function wrapDocument(title: string, body: string): string {
-  return `<document title=${JSON.stringify(title)}>\n${body}\n</document>`;
+/** Tokens reserved before the call: the prompt's estimate (documents included) plus the output cap. */
+async function reserveFor(ctx: Context, text: string, refs: readonly DocumentRef[]): Promise<number> {
+  let documentChars = 0;
+  if (refs.length > 0) {
+    // Scopes were checked before admission, so only held sources are measured.
+    const [row] = await withDatabase(() =>
+      ctx.database.db
+        .select({ chars: sql<number>`coalesce(sum(length(${documents.body})), 0)::int` })
+        .from(documents)
+        .where(
+          inArray(
+            documents.id,
+            refs.map((r) => r.id),
+          ),
+        ),
+    );
+    documentChars = Number(row?.chars ?? 0);
+  }
+  return estimateTokens(text) + Math.ceil(documentChars / 4) + MAX_OUTPUT_TOKENS;
 }
 
-/** Top-level procedures (the SDK calls them as `summarizeDoc` and `chat`). */
+function inputScopesOfChat(input: z.output<typeof chatInput>): Scope[] {
+  return [
+    ...(input.documents ?? []).map((d) => dataSourceScope(d.source)),
+    ...(input.tools ?? []).map(toolScope),
+  ];
+}
+
+interface PreparedChat {
+  frame: ReturnType<typeof framePrompt>;
+  conversation: ConversationOptions;
+}
+
+/** The guard steps before any model call, shared by chat and chatStream. */
+async function prepareChat(
+  ctx: AiContext,
+  input: z.output<typeof chatInput>,
+  path: string,
+): Promise<PreparedChat> {
+  // Screened before any document is read: a refused prompt learns nothing from the data.
+  const turns = screenPrompts(
+    ctx,
+    input.messages.map((m) => m.content),
+  );
+  const docs = await loadDocuments(ctx, input.documents ?? []);
+  const bodies = screenDocuments(
+    ctx,
+    docs.map((d) => d.body),
+  );
+  const frame = framePrompt(CHAT_SYSTEM_PROMPT);
+  const messages: ModelMessage[] = [{ role: "system", content: frame.system }];
+  if (docs.length > 0) {
+    const spotlighted = spotlightDocuments(
+      docs.map((d, i) => ({ title: d.title, body: bodies[i] ?? "", source: d.source, id: d.id })),
+      frame.boundary,
+    );
+    messages.push({ role: "system", content: `Documents:\n${spotlighted}` });
+  }
+  messages.push(...input.messages.map((m, i): ModelMessage => ({ role: m.role, content: turns[i] ?? "" })));
+  return {
+    frame,
+    conversation: {
+      path,
+      principal: ctx.principal,
+      messages,
+      task: { kind: "chat", documents: bodies },
+      tools: offeredTools(createToolRegistry(ctx.config), ctx.principal, input.tools ?? []),
+      frame,
+      maxOutputTokens: MAX_OUTPUT_TOKENS,
+    },
+  };
+}
+
+const chatProcedure = () =>
+  scopedProcedure({
+    scopes: ["endpoint:chat", "prompt-processing"],
+    input: chatInput,
+    inputScopes: inputScopesOfChat,
+    reserveTokens: (ctx, input) =>
+      reserveFor(ctx, input.messages.map((m) => m.content).join("\n"), input.documents ?? []),
+  });
+
+/** Top-level procedures (the SDK calls them as `summarizeDoc`, `chat` and `chatStream`). */
 export const aiProcedures = {
   summarizeDoc: scopedProcedure({
     scopes: ["endpoint:summarize-doc"],
@@ -71,17 +167,27 @@ export const aiProcedures = {
       if (input.instruction !== undefined) scopes.push("prompt-processing");
       return scopes;
     },
+    reserveTokens: (ctx, input) =>
+      reserveFor(
+        ctx,
+        `${input.text ?? ""}${input.instruction ?? ""}`,
+        input.document ? [input.document] : [],
+      ),
   }).mutation(async ({ ctx, input, signal }) => {
+    const [instruction] = input.instruction === undefined ? [] : screenPrompts(ctx, [input.instruction]);
     const [doc] = input.document ? await loadDocuments(ctx, [input.document]) : [];
-    const [text = "", instruction] = sanitizeAll(ctx.call, [
-      doc?.body ?? input.text ?? "",
-      ...(input.instruction === undefined ? [] : [input.instruction]),
-    ]);
+    const [text = ""] = screenDocuments(ctx, [doc?.body ?? input.text ?? ""]);
+    const frame = framePrompt(SUMMARIZE_SYSTEM_PROMPT);
+    const spotlighted = spotlightDocuments(
+      [{ title: doc?.title ?? "text", body: text, source: doc?.source ?? "request", id: doc?.id ?? "text" }],
+      frame.boundary,
+    );
+    const asked = instruction ? ` The caller adds: ${instruction}` : "";
     const messages: ModelMessage[] = [
-      { role: "system", content: SUMMARIZE_SYSTEM_PROMPT },
+      { role: "system", content: frame.system },
       {
         role: "user",
-        content: `Summarize in at most ${input.maxWords} words.${instruction ? ` ${instruction}` : ""}\n${wrapDocument(doc?.title ?? "text", text)}`,
+        content: `Summarize the document below in at most ${input.maxWords} words.${asked}\n${spotlighted}`,
       },
     ];
     const completion = await callModel(
@@ -93,9 +199,10 @@ export const aiProcedures = {
       },
       signal,
     );
-    ctx.call.auditOutput = completion.text;
+    const summary = screenOutput(ctx, completion.text, outputCheckOptions(frame));
+    ctx.call.auditOutput = summary;
     return {
-      summary: completion.text,
+      summary,
       model: completion.model,
       usage: completion.usage,
       requestId: ctx.request.requestId,
@@ -103,40 +210,29 @@ export const aiProcedures = {
     };
   }),
 
-  chat: scopedProcedure({
-    scopes: ["endpoint:chat", "prompt-processing"],
-    input: chatInput,
-    inputScopes: (input) => [
-      ...(input.documents ?? []).map((d) => dataSourceScope(d.source)),
-      ...(input.tools ?? []).map((name): Scope => `tool:${name}`),
-    ],
-  }).mutation(async ({ ctx, input, signal }) => {
-    const docs = await loadDocuments(ctx, input.documents ?? []);
-    const turns = sanitizeAll(
-      ctx.call,
-      input.messages.map((m) => m.content),
-    );
-    const bodies = sanitizeAll(
-      ctx.call,
-      docs.map((d) => d.body),
-    );
-    const context = docs.map((d, i) => wrapDocument(d.title, bodies[i] ?? "")).join("\n");
-    const messages: ModelMessage[] = [
-      { role: "system", content: context ? `${CHAT_SYSTEM_PROMPT}\n${context}` : CHAT_SYSTEM_PROMPT },
-      ...input.messages.map((m, i): ModelMessage => ({ role: m.role, content: turns[i] ?? "" })),
-    ];
-    const completion = await callModel(
-      ctx,
-      { messages, task: { kind: "chat" }, maxOutputTokens: MAX_OUTPUT_TOKENS },
-      signal,
-    );
-    ctx.call.auditOutput = completion.text;
+  chat: chatProcedure().mutation(async ({ ctx, input, signal, path }) => {
+    const { frame, conversation } = await prepareChat(ctx, input, path);
+    const result = await runConversation(ctx, { ...conversation, ...(signal ? { signal } : {}) });
+    const content = screenOutput(ctx, result.text, outputCheckOptions(frame));
+    ctx.call.auditOutput = content;
+    ctx.call.auditDetails = { toolCalls: result.toolCalls };
     return {
-      message: { role: "assistant" as const, content: completion.text },
-      toolCalls: [] as Array<{ name: string; status: string }>,
-      usage: completion.usage,
+      message: { role: "assistant" as const, content },
+      toolCalls: result.toolCalls,
+      usage: ctx.call.usage ?? { inputTokens: 0, outputTokens: 0 },
       requestId: ctx.request.requestId,
       flags: ctx.call.flags,
     };
+  }),
+
+  /** A mutation returning an async generator: streamed over httpBatchStreamLink (a POST). */
+  chatStream: chatProcedure().mutation(async ({ ctx, input, signal, path }) => {
+    const { frame, conversation } = await prepareChat(ctx, input, path);
+    return startChatStream(
+      ctx,
+      frame,
+      (onDelta, streamSignal) => runConversation(ctx, { ...conversation, onDelta, signal: streamSignal }),
+      signal,
+    );
   }),
 };
