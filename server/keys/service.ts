@@ -184,6 +184,22 @@ async function keyWithLimits(db: Database, keyId: string, forUpdate = false) {
   return row ?? null;
 }
 
+/** The calling key's limits and usage, read fresh (the authentication cache may be up to 1 s old). */
+export async function ownLimits(ctx: Context, principal: Principal) {
+  const limitId = principal.limitIds[0];
+  const [row] = limitId
+    ? await withDatabase(() => ctx.database.db.select().from(keyLimits).where(eq(keyLimits.id, limitId)))
+    : [];
+  if (!row) return { limits: principal.limits, usage: principal.usage };
+  return {
+    limits: { rpm: row.rpm, dailyTokens: row.dailyTokens, maxUses: row.maxUses },
+    usage: {
+      uses: row.uses,
+      tokensToday: tokensToday(row.tokenDay, row.tokensUsed, utcDay(ctx.clock.now())),
+    },
+  };
+}
+
 export async function listKeys(ctx: Context): Promise<KeyMetadata[]> {
   const rows = await withDatabase(() =>
     ctx.database.db

@@ -2,7 +2,16 @@
 // revoke, rotate and limit changes for `admin:keys`.
 import { z } from "zod";
 import { createKeyInput, deriveKeyInput, keyId, rotateKeyInput, setLimitsInput } from "../keys/schemas.ts";
-import { createKey, deriveKey, listKeys, revokeKey, rotateKey, setLimits, showKey } from "../keys/service.ts";
+import {
+  createKey,
+  deriveKey,
+  listKeys,
+  ownLimits,
+  revokeKey,
+  rotateKey,
+  setLimits,
+  showKey,
+} from "../keys/service.ts";
 import { router, scopedProcedure } from "../trpc.ts";
 
 /** The audit keeps the key id and expiry of a minted key, never the key itself. */
@@ -12,9 +21,10 @@ const mintedForAudit = (minted: { keyId: string; expiresAt: string | null }) =>
 export const keysRouter = router({
   // Any valid key may see itself; asking costs no use of a one-time key.
   whoami: scopedProcedure({ scopes: [], input: z.strictObject({}).optional(), admit: false }).query(
-    ({ ctx }) => {
+    async ({ ctx }) => {
       const p = ctx.principal;
       return {
+        ...(await ownLimits(ctx, p)),
         keyId: p.keyId,
         name: p.name,
         owner: p.owner,
@@ -22,8 +32,6 @@ export const keysRouter = router({
         scopes: p.scopes,
         expiresAt: p.expiresAt?.toISOString() ?? null,
         endUser: p.endUser,
-        limits: p.limits,
-        usage: p.usage,
       };
     },
   ),

@@ -7,6 +7,7 @@ import { afterEach, beforeEach } from "vitest";
 import { auditLog, type DatabaseHandle } from "../../db/index.ts";
 import { generateSigningKeyText, parseSigningKey } from "../../server/audit/signing.ts";
 import { localOperator } from "../../server/auth/principal.ts";
+import type { ThrottleSettings } from "../../server/auth/throttle.ts";
 import type { Config } from "../../server/config.ts";
 import { type Clock, createContext, type RequestInfo } from "../../server/context.ts";
 import { newCallId, newRequestId } from "../../server/ids.ts";
@@ -65,6 +66,7 @@ export interface TestServiceOptions {
   config?: Partial<Config>;
   model?: ModelProvider;
   clock?: Clock;
+  throttle?: ThrottleSettings;
 }
 
 export async function createTestServices(options: TestServiceOptions = {}): Promise<TestServices> {
@@ -76,6 +78,7 @@ export async function createTestServices(options: TestServiceOptions = {}): Prom
     database: handle,
     model: options.model,
     clock: options.clock,
+    throttle: options.throttle,
   });
   return Object.assign(services, { logLines });
 }
