@@ -1,10 +1,12 @@
-// Injection detection: runs the rule families over every canonical view of the text, combines
-// their weights into one score and maps it to a verdict with configurable thresholds.
+// Injection detection: the rule families run over every canonical view of the text; their
+// weights combine into one score, mapped to a verdict with configurable thresholds. (A statistical
+// model was tried and did not earn its place: bench/guard-eval/results.md.)
 
 import { applyRules, type RuleHit, type TextKind } from "./rules.ts";
 import { sanitizeText } from "./sanitize.ts";
 import { adversarialSuffix } from "./suffix.ts";
-import { buildViews } from "./views.ts";
+import { buildViews, hiddenPayloadViews, mapConfusables, type View } from "./views.ts";
+import { triggerWindows } from "./windows.ts";
 
 export type Verdict = "allow" | "flag" | "block";
 
@@ -40,34 +42,66 @@ function noisyOr(weights: Iterable<number>): number {
   return 1 - keep;
 }
 
+/** What the rules found in one text: the strongest weight per flag, and the folded view. */
+export interface RuleEvidence {
+  hits: Map<string, number>;
+  ruleScore: number;
+  folded: string;
+}
+
+// Texts up to this size are read whole; longer ones (documents, mostly) only around triggers,
+// which keeps the guard fast on long plain text.
+const WHOLE_TEXT_LIMIT = 16384;
+
+function viewsOf(text: string, sanitized: string): View[] {
+  if (text.length <= WHOLE_TEXT_LIMIT) return buildViews(text, sanitized);
+  const scan = mapConfusables(sanitized);
+  const views = hiddenPayloadViews(text);
+  for (const w of triggerWindows(scan)) {
+    const piece = sanitized.slice(w.start, w.end);
+    views.push(...buildViews(piece, piece, { payloads: false, rot13Below: 0 }));
+  }
+  return views;
+}
+
+export function collectEvidence(text: string, kind: TextKind): RuleEvidence {
+  const hits = new Map<string, number>();
+  const note = (hit: RuleHit) => hits.set(hit.flag, Math.max(hits.get(hit.flag) ?? 0, hit.weight));
+
+  const sanitized = sanitizeText(text);
+  for (const flag of sanitized.flags) {
+    const weight = SANITIZE_WEIGHTS[flag];
+    if (weight !== undefined) note({ flag, weight });
+  }
+  const views = viewsOf(text, sanitized.text);
+  for (const view of views) {
+    const found = applyRules(view.text, kind);
+    // Distinct cues of one family in one view reinforce each other; across views the strongest
+    // reading counts, so the same sentence seen twice is not double-counted.
+    const perFlag = new Map<string, number[]>();
+    for (const hit of found) perFlag.set(hit.flag, [...(perFlag.get(hit.flag) ?? []), hit.weight]);
+    for (const [flag, weights] of perFlag) note({ flag, weight: noisyOr(weights) });
+    if (view.name !== "folded" && view.name !== "deobfuscated" && found.some((h) => h.weight >= 0.3)) {
+      note({ flag: `hidden_${view.name}`, weight: HIDDEN_VIEW_BONUS });
+    }
+  }
+  if (kind === "prompt") for (const hit of adversarialSuffix(text)) note(hit);
+  const folded = views
+    .filter((v) => v.name === "folded")
+    .map((v) => v.text)
+    .join("\n");
+  return { hits, ruleScore: noisyOr(hits.values()), folded };
+}
+
 export function detectInjection(
   text: string,
   opts: { kind: TextKind; thresholds?: GuardThresholds },
 ): Detection {
   const thresholds = opts.thresholds ?? DEFAULT_THRESHOLDS;
-  const best = new Map<string, number>();
-  const note = (hit: RuleHit) => best.set(hit.flag, Math.max(best.get(hit.flag) ?? 0, hit.weight));
-
-  for (const flag of sanitizeText(text).flags) {
-    const weight = SANITIZE_WEIGHTS[flag];
-    if (weight !== undefined) note({ flag, weight });
-  }
-  for (const view of buildViews(text)) {
-    const hits = applyRules(view.text, opts.kind);
-    // Distinct cues of one family in one view reinforce each other; across views the strongest
-    // reading counts, so the same sentence seen twice is not double-counted.
-    const perFlag = new Map<string, number[]>();
-    for (const hit of hits) perFlag.set(hit.flag, [...(perFlag.get(hit.flag) ?? []), hit.weight]);
-    for (const [flag, weights] of perFlag) note({ flag, weight: noisyOr(weights) });
-    if (view.name !== "folded" && hits.some((h) => h.weight >= 0.3)) {
-      note({ flag: `hidden_${view.name}`, weight: HIDDEN_VIEW_BONUS });
-    }
-  }
-  if (opts.kind === "prompt") for (const hit of adversarialSuffix(text)) note(hit);
-
-  const score = Math.round(noisyOr(best.values()) * 1000) / 1000;
+  const evidence = collectEvidence(text, opts.kind);
+  const score = Math.round(evidence.ruleScore * 1000) / 1000;
   const verdict: Verdict = score >= thresholds.block ? "block" : score >= thresholds.flag ? "flag" : "allow";
-  const flags = [...best.entries()]
+  const flags = [...evidence.hits.entries()]
     .filter(([, w]) => w >= 0.1)
     .sort((a, b) => b[1] - a[1])
     .map(([flag]) => flag);

@@ -32,7 +32,7 @@ const WORDS: ReadonlyArray<readonly [number, string]> = [
   [
     WordClass.ExtractVerb,
     "reveal show print display repeat output tell give share leak dump recite translate spell list write " +
-      "state describe provide expose disclose paste copy echo summarize summarise return",
+      "state describe provide expose disclose paste copy echo summarize summarise return encode reproduce",
   ],
   [
     WordClass.ExtractTarget,
@@ -61,10 +61,20 @@ for (const [cls, list] of WORDS) {
   }
 }
 
+// Prose repeats its vocabulary, so fuzzy lookups are memoized; the memo is bounded so a text of
+// endless distinct tokens cannot grow it without limit.
+const MEMO_LIMIT = 50000;
+const memo = new Map<string, number>();
+
 /** The classes a (lower-case) token belongs to, 0 for none. */
 export function classify(token: string): number {
   const exact = EXACT.get(token);
   if (exact !== undefined) return exact;
   if (token.length < 6) return 0;
-  return FUZZY.get(scrambleKey(token)) ?? 0;
+  const known = memo.get(token);
+  if (known !== undefined) return known;
+  const cls = FUZZY.get(scrambleKey(token)) ?? 0;
+  if (memo.size >= MEMO_LIMIT) memo.clear();
+  memo.set(token, cls);
+  return cls;
 }

@@ -114,6 +114,18 @@ const PATTERNS: PatternRule[] = [
       /\bwhat (?:were|are|was|is) (?:your|those|these) (?:exact |initial |original |system |previous |hidden |secret )?(?:instructions|rules|prompt|directives|guidelines)\b/,
   },
   {
+    flag: "prompt_extraction",
+    weight: 0.55,
+    pattern:
+      /\b(?:(?:see|view|read|access|know|get|have|share|give me) (?:the|your) (?:full |entire |exact |original |initial |hidden |secret )?(?:system prompt|system message|initial instructions|original instructions|hidden instructions|pre-?prompt)|what (?:were|was|are|is) you (?:told|instructed|programmed|given|not (?:supposed|allowed|permitted) to)|(?:not|never) (?:supposed|allowed|permitted) to (?:tell|say|share|reveal|discuss|disclose)|before (?:this|our|the) conversation (?:started|began))\b/,
+  },
+  {
+    flag: "prompt_extraction",
+    weight: 0.55,
+    pattern:
+      /\b(?:repeat|output|print|reveal|dump|recite|echo|encode|reproduce)\b[^.\n]{0,40}(?:\b(?:above|so far|verbatim|word for word|in full)\b|\b(?:entire|whole|full) (?:conversation|prompt|text|context)\b)/,
+  },
+  {
     flag: "persona_switch",
     weight: 0.45,
     pattern:
@@ -182,25 +194,37 @@ const PATTERNS: PatternRule[] = [
   },
 ];
 
+// PAIR-style wrappers: a persona or scenario frame, an assigned task, a sensitive subject,
+// pressure to be persuasive or detailed, and "fiction only" disclaimers. Each is common alone
+// (benign prompts ask for role-play too); the attack is several of them at once.
 const FRAME =
-  /(?:^|\n)\s{0,4}(?:you are an?|you're an?|imagine (?:that )?you(?:'re| are)|as an? [a-z -]{2,40}, (?:you|write|i)|pretend|let's play|in this (?:hypothetical|fictional)|you have been (?:hired|tasked|asked)|i'm writing an? (?:novel|story|book|script)|i am writing an? (?:novel|story|book|script))/;
+  /(?:^|[\n.!?]\s{0,4})(?:you are an?|you're an?|imagine (?:that )?(?:you(?:'re| are)|a|an|being)|as an? [a-z -]{2,40}, (?:you|write|i|draft|create|describe|explain|consider)|pretend|let's (?:play|consider|imagine|explore)|in (?:this|a) (?:hypothetical|fictional)|you have been (?:hired|tasked|asked)|i(?:'m| am) writing an? (?:novel|story|book|script|screenplay)|i would like you to|in the spirit of|consider a (?:darker |hypothetical |fictional )?scenario|for a (?:challenging |creative )?role-?play)/;
+const TASK =
+  /\b(?:you(?:'ve| have) been (?:asked|tasked|hired|commissioned|given)|(?:your|the) (?:task|job|goal|mission|assignment) is|you need to|has asked you|(?:editor|client|boss|ceo|manager|superior|agency) (?:wants|has asked|asked)|as part of (?:your|a|the)|you are tasked)\b/;
+const PRESSURE =
+  /\b(?:convinc(?:e|ing)|persuasive(?:ly)?|no matter how|even (?:though|if)|irrefutable|make sure (?:to|it)|in (?:graphic |great |vivid )?detail|detailed|step[- ]by[- ]step|controversial|shocking|provocative|sensational|undeniabl[ey]|without (?:mentioning|any (?:warnings?|disclaimers?))|don't (?:hold back|include (?:any )?(?:warnings?|disclaimers?)))\b/g;
 const DISCLAIMER =
   /\b(?:(?:for|purely|only|strictly|solely) (?:for )?(?:fictional|educational|research|academic|entertainment|creative|training|hypothetical|informational|simulation|testing) (?:purposes?|reasons?|use|only)|will (?:not|never) be used|(?:in|for) real life|real[- ]world (?:harm|damage|use)|purely (?:fictional|hypothetical)|just (?:a|for) (?:story|fiction|simulation|game)|hypothetical(?:ly)?|simulated exercise|fictional (?:purposes|scenario|story|world))\b/;
 const HARM =
-  /\b(?:illegal(?:ly)?|steal(?:ing)?|hack(?:ing|er)?|exploit(?:ing|ation)?|phishing|fraud(?:ulent)?|counterfeit|weapons?|bombs?|explosives?|drugs?|launder(?:ing)?|without (?:getting caught|consent|detection|their (?:consent|knowledge))|evad(?:e|ing)|bypass(?:ing)?|unauthori[sz]ed|malware|ransomware|keylogger|defamatory|misinformation|disinformation|fake|scam(?:s|mers?)?|manipulat(?:e|ion|ing)|traffick(?:ing)?|poison(?:ing)?|harass(?:ment|ing)?|stalk(?:ing)?|extort(?:ion)?|blackmail|propaganda|racist|sexist|explicit|pornograph(?:y|ic)|cheat(?:ing)?|plagiari[sz]|vulnerabilit(?:y|ies)|steroids|overdose|self-harm|suicide)\b/g;
+  /\b(?:illegal(?:ly)?|steal(?:ing)?|hack(?:ing|er)?|exploit(?:ing|ation)?|phishing|fraud(?:ulent)?|counterfeit|weapons?|bombs?|explosives?|drugs?|launder(?:ing)?|without (?:getting caught|consent|detection|their (?:consent|knowledge))|evad(?:e|ing)|bypass(?:ing)?|unauthori[sz]ed|malware|ransomware|keylogger|defam(?:atory|ation|e)|misinformation|disinformation|misleading|fake|scam(?:s|mers?)?|manipulat(?:e|ion|ing)|traffick(?:ing)?|poison(?:ing)?|harass(?:ment|ing)?|stalk(?:ing)?|extort(?:ion)?|blackmail(?:ing)?|propaganda|racis[mt]|sexist|discriminat(?:e|ion|ory)|minorit(?:y|ies)|ethnic|racial|explicit|pornograph(?:y|ic)|cheat(?:ing)?|plagiari[sz]|vulnerabilit(?:y|ies)|steroids|opioids?|overdose|self-harm|suicide|deceptive|deceiv(?:e|ing)|conspiracy|hoax|addiction|violen(?:ce|t)|torture|enslave|slavery|genocide|extremis[mt]|terroris[mt]|deepfake|clone|forged?|impersonat(?:e|ing)|personal information|confidential)\b/g;
 
-/** Role-play framing + "for fiction only" disclaimers + harmful subject: the PAIR-style wrapper. */
+function distinct(re: RegExp, text: string): number {
+  return new Set(text.match(re) ?? []).size;
+}
+
+/** Cue points of the role-play wrapper; several kinds of cue together make the attack. */
 function harmfulRoleplay(text: string): RuleHit[] {
-  const head = text.slice(0, 600);
-  const frame = FRAME.test(head);
-  const disclaimer = DISCLAIMER.test(text);
-  const harmCount = new Set(text.slice(0, 20000).match(HARM) ?? []).size;
-  const harm = harmCount >= 1;
-  let weight = 0;
-  if (frame && disclaimer && harm) weight = 0.8;
-  else if (disclaimer && harmCount >= 2) weight = 0.55;
-  else if (frame && harmCount >= 2) weight = 0.5;
-  else if ((frame && disclaimer) || (frame && harm) || (disclaimer && harm)) weight = 0.3;
+  const head = text.slice(0, 800);
+  const body = text.slice(0, 20000);
+  const harm = Math.min(2, distinct(HARM, body));
+  if (harm === 0) return [];
+  const points =
+    (FRAME.test(head) ? 1 : 0) +
+    (TASK.test(body) ? 1 : 0) +
+    harm +
+    Math.min(2, distinct(PRESSURE, body)) +
+    (DISCLAIMER.test(body) ? 1 : 0);
+  const weight = points >= 5 ? 0.7 : points >= 4 ? 0.5 : points >= 3 ? 0.3 : 0;
   return weight > 0 ? [{ flag: "harmful_roleplay", weight }] : [];
 }
 

@@ -1,7 +1,10 @@
-// Canonicalizes untrusted text before anything else reads it: NFC, then an allow-list of Unicode
+// Canonicalizes untrusted text before anything else reads it: NFKC, then an allow-list of Unicode
 // categories that keeps legitimate text intact and removes (and flags) what smuggles instructions.
-// NFKC is applied in the detector's views only: on the text itself it would rewrite legitimate
-// CJK punctuation, superscripts and ligatures.
+// NFKC (the contract), not NFC: full-width "ｉｇｎｏｒｅ" or "＜｜im_start｜＞", ligatures and math
+// letters would otherwise reach the model as look-alikes of what the detector and the spotlighting
+// escape look for. What it changes keeps its meaning — full-width punctuation becomes its ASCII twin
+// ("，" → ","), "x²" → "x2", "ﬁ" → "fi" — while emoji ZWJ sequences, variation selectors, flags, CJK
+// and RTL letters have no compatibility decomposition and pass through unchanged.
 
 export interface SanitizeResult {
   text: string;
@@ -48,9 +51,9 @@ function isJoinerContext(prev: string | undefined, next: string | undefined): bo
 export function sanitizeText(input: string): SanitizeResult {
   if (PLAIN_ASCII.test(input)) return { text: input, flags: [] };
   const flags = new Set<string>();
-  // NFC of each non-ASCII run with its ASCII base character equals NFC of the whole text
+  // NFKC of each non-ASCII run with its ASCII base character equals NFKC of the whole text
   // (ASCII never composes with what precedes it), and skips the ASCII bulk of long documents.
-  const normalized = input.replace(NORMALIZE_ISLAND, (island) => island.normalize("NFC"));
+  const normalized = input.replace(NORMALIZE_ISLAND, (island) => island.normalize("NFKC"));
   if (normalized !== input) flags.add("unicode_normalized");
 
   const text = normalized.replace(NON_ASCII_OR_CONTROL, (island: string, at: number, whole: string) =>

@@ -1,10 +1,19 @@
 // Detects optimizer-generated adversarial suffixes (GCG-style): a tail of tokens that no person
-// writes — symbol-laden fragments, case flips inside words, bracket soup — after a fluent request.
+// writes — symbols glued inside words, case flips, bracket soup — after a fluent request.
 
 import type { RuleHit } from "./rules.ts";
 
-const TAIL_TOKENS = 32;
+const TAIL_TOKENS = 20;
 const SYMBOLS = /[[\]{}()<>$\\^~|=*#@`"';:!?%+]/g;
+// A symbol sandwiched between letters ("dep=`only", "Here(!is") — prose puts punctuation at word edges.
+const INNER_SYMBOL = /[A-Za-z][[\]{}()<>$\\^~|=*#`";!?%+]+[A-Za-z]/;
+// A word opened by a symbol prose never opens a word with ("!Mal", "\\in", "{tikz").
+const ODD_OPENER = /^[!?\\{}[\]<>$#=|~^`][A-Za-z]/;
+// Imperative openings of a request; the suffix is appended to one.
+const REQUEST_HEAD =
+  /^\s{0,4}(?:write|explain|provide|create|describe|design|draft|give|generate|develop|list|outline|tell|show|teach|compose|produce|suggest|offer|help)\b/i;
+const HARMFUL =
+  /\b(?:illegal(?:ly)?|steal|hack|exploit|phishing|fraud|counterfeit|weapon|bomb|explosive|drug|launder|without getting caught|unauthori[sz]ed|malware|ransomware|keylogger|defamatory|misinformation|fake|scam|traffick|poison|harass|stalk|extort|blackmail|propaganda|racist|explicit|porn|cheat|torture|enslave|forge|pirat|extremis|terroris|suicide|self-harm|revenge)/i;
 
 function isUnnatural(token: string): boolean {
   const letters = token.match(/[A-Za-z]/g)?.length ?? 0;
@@ -13,23 +22,27 @@ function isUnnatural(token: string): boolean {
   if (letters > 0 && symbols >= 2) return true;
   // A run of only symbols longer than ordinary punctuation ("[[", ")}}", "(!").
   if (letters === 0 && symbols >= 2 && !/^[.!?,;:'"-]+$/.test(token)) return true;
+  if (INNER_SYMBOL.test(token) || ODD_OPENER.test(token)) return true;
   // A lower-to-upper flip inside a word that is not CamelCase code ("AstronomVor", "whoNOT").
   return (
-    /^[A-Za-z]+$/.test(token) && /[a-z]{3}[A-Z]/.test(token) && !/^[A-Z][a-z]+(?:[A-Z][a-z]+)+$/.test(token)
+    /^[A-Za-z]+$/.test(token) && /[a-z]{2}[A-Z]/.test(token) && !/^[A-Z][a-z]+(?:[A-Z][a-z]+)+$/.test(token)
   );
 }
 
 export function adversarialSuffix(text: string): RuleHit[] {
   // Only the tail is inspected: the attack appends the suffix to an otherwise ordinary request.
-  const tokens = text.slice(-2000).split(/\s+/).filter(Boolean).slice(-TAIL_TOKENS);
-  if (tokens.length < 10) return [];
+  const tokens = text.slice(-1500).split(/\s+/).filter(Boolean).slice(-TAIL_TOKENS);
+  // A suffix is one run-on line; a multi-line tail is code or data pasted after a question.
+  if (tokens.length < 10 || text.slice(-400).includes("\n")) return [];
   const unnatural = tokens.filter(isUnnatural).length;
   const ratio = unnatural / tokens.length;
   // Code is full of symbols too, but then nearly every line has them; a suffix follows prose.
-  const head = text.slice(0, Math.max(0, text.length - 2000)) || text.slice(0, 400);
-  const proseHead = /^[A-Za-z][^{};<>$\\]{30,}/.test(head);
-  if (!proseHead) return [];
-  if (ratio >= 0.25 && unnatural >= 5) return [{ flag: "adversarial_suffix", weight: 0.75 }];
-  if (ratio >= 0.15 && unnatural >= 4) return [{ flag: "adversarial_suffix", weight: 0.5 }];
+  const head = text.slice(0, 400);
+  if (!/^\s{0,4}[A-Za-z][^{};<>$\\\n]{30,}/.test(head)) return [];
+  const request = REQUEST_HEAD.test(head);
+  const harmful = HARMFUL.test(text.slice(0, Math.max(200, text.length - 1500)));
+  if (ratio >= 0.3 && unnatural >= 5) return [{ flag: "adversarial_suffix", weight: 0.75 }];
+  if (request && harmful && unnatural >= 2) return [{ flag: "adversarial_suffix", weight: 0.6 }];
+  if (ratio >= 0.2 && unnatural >= 4) return [{ flag: "adversarial_suffix", weight: 0.5 }];
   return [];
 }

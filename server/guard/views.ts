@@ -12,6 +12,10 @@ export interface ViewOptions {
   /** Caps on decoding so an attacker cannot make the guard do unbounded work. */
   maxDecodedChars?: number;
   maxDepth?: number;
+  /** false when the caller reads hidden comments and smuggled payloads itself (hiddenPayloadViews). */
+  payloads?: boolean;
+  /** Texts up to this length always get a rot13 view; longer ones only when they mention rot13. */
+  rot13Below?: number;
 }
 
 const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
@@ -112,18 +116,18 @@ const LEET_HINT = /[a-z][013457@$|]|[013457@$|][a-z]/g;
 const isTokenChar = (c: string | undefined) => c !== undefined && /[a-z0-9@$|!]/.test(c);
 const SPACED_HINT = /(?:^|[^a-z])[a-z][ ._*\-/][a-z][ ._*\-/][a-z][ ._*\-/][a-z](?![a-z])/;
 
-function foldIsland(island: string): string {
+function foldIsland(island: string, normalized: boolean): string {
   if (island.length === 1 && island < "\x80") return "";
-  return island
-    .normalize("NFKC")
+  return (normalized ? island : island.normalize("NFKC"))
     .replace(INVISIBLE, "")
     .toLowerCase()
     .replace(CONFUSABLE_CHARS, (ch) => CONFUSABLES[ch] ?? ch);
 }
 
-function foldCharacters(input: string): string {
+/** `normalized`: the text already went through sanitizeText's NFKC, which is not repeated. */
+function foldCharacters(input: string, normalized = false): string {
   if (PLAIN_ASCII.test(input)) return input.toLowerCase();
-  return input.replace(ISLAND, foldIsland).toLowerCase();
+  return input.replace(ISLAND, (island) => foldIsland(island, normalized)).toLowerCase();
 }
 
 function foldLeet(text: string): string {
@@ -281,20 +285,40 @@ function decodeOnce(text: string, budget: { left: number }): string[] {
   return out;
 }
 
-export function buildViews(input: string, options: ViewOptions = {}): View[] {
+/**
+ * `input` is the text as received (hidden payloads are read from it); `sanitized` is its
+ * sanitizeText() output, already NFKC-normalized, from which the folded view is built.
+ */
+/** Hidden comment bodies and smuggled (tag / variation-selector) payloads of the received text. */
+export function hiddenPayloadViews(input: string): View[] {
+  const views: View[] = [];
+  for (const body of hiddenComments(input))
+    views.push({ name: "hidden_comment", text: foldCharacters(body) });
+  for (const payload of smuggledPayloads(input))
+    views.push({ name: "smuggled", text: foldCharacters(payload) });
+  return views;
+}
+
+/** Cross-script lookalikes mapped to ASCII one code unit for one, so offsets stay valid. */
+export function mapConfusables(text: string): string {
+  if (PLAIN_ASCII.test(text)) return text;
+  return text.replace(/[^\0-\x7f]/g, (ch) => {
+    const ascii = CONFUSABLES[ch.toLowerCase()];
+    return ascii !== undefined && ascii.length === 1 ? ascii : ch;
+  });
+}
+
+export function buildViews(input: string, sanitized: string, options: ViewOptions = {}): View[] {
   const maxDecoded = options.maxDecodedChars ?? 65536;
   const maxDepth = options.maxDepth ?? 2;
-  const folded = foldCharacters(input);
+  const folded = foldCharacters(sanitized, true);
   const views: View[] = [{ name: "folded", text: folded }];
   // Leet and letter-spacing folds are a separate view: they would mangle template tokens
   // ("<|im_start|>") that the folded view must still show verbatim.
   const deobfuscated = joinSpacedLetters(foldLeet(folded));
   if (deobfuscated !== folded) views.push({ name: "deobfuscated", text: deobfuscated });
 
-  for (const body of hiddenComments(input))
-    views.push({ name: "hidden_comment", text: foldCharacters(body) });
-  for (const payload of smuggledPayloads(input))
-    views.push({ name: "smuggled", text: foldCharacters(payload) });
+  if (options.payloads !== false) views.push(...hiddenPayloadViews(input));
 
   const budget = { left: maxDecoded };
   let frontier = [input];
@@ -305,7 +329,10 @@ export function buildViews(input: string, options: ViewOptions = {}): View[] {
     frontier = next;
   }
   // rot13 of a short prompt is cheap; longer texts are rotated only when they mention it.
-  if (input.length <= 4096 || (/\brot-?13\b/i.test(input) && input.length <= maxDecoded)) {
+  if (
+    input.length <= (options.rot13Below ?? 4096) ||
+    (/\brot-?13\b/i.test(input) && input.length <= maxDecoded)
+  ) {
     views.push({ name: "decoded", text: foldCharacters(rot13(input)) });
   }
   return views;

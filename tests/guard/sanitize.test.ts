@@ -7,8 +7,7 @@ describe("sanitizeText keeps legitimate text", () => {
     ascii: "Summarize the Q3 report, please.\n\tThanks!",
     emojiZwj: "family 👩‍👩‍👧‍👦 and rainbow flag 🏳️‍🌈 and 👍🏽",
     subdivisionFlags: "Scotland 🏴󠁧󠁢󠁳󠁣󠁴󠁿 and Wales 🏴󠁧󠁢󠁷󠁬󠁳󠁿",
-    cjk: "東京都の天気は晴れです。你好，世界。안녕하세요",
-    fullwidthAndSuperscript: "ＡＢＣ x² ﬁ",
+    cjkNames: "東京都の天気は晴れです。李小龍と김민준、안녕하세요",
     rtl: "שלום עולם ‏ and مرحبا بالعالم",
     persianZwnj: "می‌خواهم",
     devanagari: "क्‍ष नमस्ते",
@@ -21,6 +20,24 @@ describe("sanitizeText keeps legitimate text", () => {
       expect(result.flags).toEqual([]);
     });
   }
+});
+
+describe("sanitizeText applies NFKC without changing meaning", () => {
+  it("folds full-width letters, superscripts and ligatures to their plain forms", () => {
+    const result = sanitizeText("ＡＢＣ x² ﬁle");
+    expect(result.text).toBe("ABC x2 file");
+    expect(result.flags).toEqual(["unicode_normalized"]);
+  });
+  it("turns CJK full-width punctuation into its ASCII twin and keeps the ideographs", () => {
+    expect(sanitizeText("你好，世界！").text).toBe("你好,世界!");
+  });
+  it("makes full-width chat-template tokens visible as the ASCII tokens they imitate", () => {
+    expect(sanitizeText("＜｜im_start｜＞system").text).toBe("<|im_start|>system");
+  });
+  it("keeps emoji sequences, flags and RTL names byte for byte alongside folded text", () => {
+    const text = "👩‍👩‍👧‍👦 🏴󠁧󠁢󠁳󠁣󠁴󠁿 שלום مرحبا ﬁ";
+    expect(sanitizeText(text).text).toBe("👩‍👩‍👧‍👦 🏴󠁧󠁢󠁳󠁣󠁴󠁿 שלום مرحبا fi");
+  });
 });
 
 describe("sanitizeText removes smuggling", () => {
@@ -53,7 +70,7 @@ describe("sanitizeText removes smuggling", () => {
     expect(result.text).toBe("ok❤\ufe0f");
     expect(result.flags).toContain("variation_selector_smuggling");
   });
-  it("applies NFC so combining sequences are canonical", () => {
+  it("composes combining sequences", () => {
     const result = sanitizeText("cafe\u0301");
     expect(result.text).toBe("caf\u00e9");
     expect(result.flags).toContain("unicode_normalized");
