@@ -37,7 +37,10 @@ interface Scored {
   length: number;
 }
 
-/** The best-scoring sentences that fit in `maxWords`, in document order. */
+/**
+ * The best-scoring sentences that fit in `maxWords`, in document order; sentences that score
+ * nothing are left out. With no signal at all, the opening of the text.
+ */
 function pickInOrder(scored: Scored[], maxWords: number): string {
   const chosen: Scored[] = [];
   let used = 0;
@@ -48,7 +51,10 @@ function pickInOrder(scored: Scored[], maxWords: number): string {
     }
   }
   if (chosen.length === 0) {
-    const words = (scored[0]?.sentence ?? "").split(/\s+/);
+    const words = scored
+      .map((s) => s.sentence)
+      .join(" ")
+      .split(/\s+/);
     return words.length > maxWords ? `${words.slice(0, maxWords).join(" ")}…` : words.join(" ");
   }
   return chosen
@@ -76,7 +82,7 @@ export function extractiveSummary(text: string, maxWords: number): string {
     return {
       sentence,
       index,
-      score: (index === 0 ? 1.5 : 1) * score + 1e-6,
+      score: (index === 0 ? 1.5 : 1) * score,
       length: wordsOf(sentence).length,
     };
   });
