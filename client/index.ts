@@ -91,10 +91,5 @@ function requestHeaders(apiKey: string, extra: Record<string, string>): Record<s
   return headers;
 }
 
-/** One `chatStream` event, as the design specifies it (the router's own type once it has the procedure). */
-export type ChatStreamEvent = RouterOutputs extends { chatStream: AsyncIterable<infer E> }
-  ? E
-  :
-      | { type: "delta"; text: string }
-      | { type: "done"; usage: { inputTokens: number; outputTokens: number }; requestId: string }
-      | { type: "error"; code: string; reason: string; requestId: string };
+/** One `chatStream` event: `delta` (text), then `done` (usage, requestId) or `error` (code, reason, requestId). */
+export type ChatStreamEvent = RouterOutputs["chatStream"] extends AsyncIterable<infer E> ? E : never;

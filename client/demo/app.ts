@@ -1,9 +1,7 @@
 // The demo page (bundled to /app.js at server start): keeps the key in memory only, shows what
 // it may do (keys.whoami), chats with streamed answers, summarizes, and explains refusals.
 // Model output only ever reaches the DOM as text nodes (textContent/append), never as HTML.
-import { getUntypedClient } from "@trpc/client";
 import {
-  type ChatStreamEvent,
   createClient,
   describeError,
   type ErrorDescription,
@@ -58,8 +56,6 @@ const ui = {
 let client: ScopegateClient | null = null;
 let history: ChatMessage[] = [];
 let chatAbort: AbortController | null = null;
-// Cleared when the server turns out not to have chatStream (an older server): then chat is used.
-let streamingAvailable = true;
 
 function paragraph(text: string, className?: string): HTMLParagraphElement {
   const p = document.createElement("p");
@@ -252,32 +248,6 @@ function bubble(
   return { item, text: body };
 }
 
-async function* chatEvents(
-  active: ScopegateClient,
-  messages: ChatMessage[],
-  signal: AbortSignal,
-): AsyncGenerator<ChatStreamEvent> {
-  if (streamingAvailable) {
-    try {
-      // Typed by the SDK's ChatStreamEvent; called by path so the page builds against any server version.
-      const events = (await getUntypedClient(active).mutation(
-        "chatStream",
-        { messages },
-        { signal },
-      )) as AsyncIterable<ChatStreamEvent>;
-      yield* events;
-      return;
-    } catch (error) {
-      const described = describeError(error);
-      if (!(described.code === "NOT_FOUND" && described.message.includes('"chatStream"'))) throw error;
-      streamingAvailable = false;
-    }
-  }
-  const answer = await active.chat.mutate({ messages }, { signal });
-  yield { type: "delta", text: answer.message.content };
-  yield { type: "done", usage: answer.usage, requestId: answer.requestId } as ChatStreamEvent;
-}
-
 async function sendChat(active: ScopegateClient, content: string) {
   clearRefusal(ui.chatError);
   const turn: ChatMessage = { role: "user", content };
@@ -291,7 +261,8 @@ async function sendChat(active: ScopegateClient, content: string) {
   let deltas = 0;
   let text = "";
   try {
-    for await (const event of chatEvents(active, messages, chatAbort.signal)) {
+    const events = await active.chatStream.mutate({ messages }, { signal: chatAbort.signal });
+    for await (const event of events) {
       if (event.type === "delta") {
         // A text node: whatever the model wrote is shown, never parsed as HTML.
         answer.text.append(event.text);
