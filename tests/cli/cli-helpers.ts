@@ -31,13 +31,15 @@ export function embeddedEnv(dataDir: string): Env {
   return baseEnv({ SCOPEGATE_DATA_DIR: dataDir });
 }
 
-/** Postgres mode: the secrets every process must share, and the offline model. */
+/** Postgres mode: the secrets every process must share (required there), and the offline model. */
 export function postgresEnv(databaseUrl: string, dataDir: string): Env {
   return baseEnv({
     DATABASE_URL: databaseUrl,
     SCOPEGATE_DATA_DIR: dataDir,
     SCOPEGATE_PEPPER: randomBytes(32).toString("base64"),
     SCOPEGATE_AUDIT_KEY: randomBytes(32).toString("base64"),
+    // An Ed25519 seed: any 32 random bytes.
+    SCOPEGATE_AUDIT_SIGNING_KEY: randomBytes(32).toString("base64"),
     SCOPEGATE_MODEL_PROVIDER: "offline",
   });
 }

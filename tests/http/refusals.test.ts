@@ -252,9 +252,4 @@ describe("pipeline errors over HTTP", () => {
     expect(error.data.fieldErrors).toHaveProperty("text");
     await expectOneFinal(bad, "invalid_input");
   });
-
-  // No procedure can answer 429 yet: rate limits, token budgets and auth throttling are a later
-  // issue (server/auth/admission.ts only charges uses). The header rule is covered above by its
-  // negative side (no Retry-After on 401/403/batches with other errors).
-  it.todo("sets Retry-After only when every error in the response is a 429");
 });
