@@ -1,7 +1,7 @@
 // The demo page in a real browser (Debian chromium driven by playwright-core): keys, streamed
 // chat, plain-words refusals, summaries, and model output shown as text. Screenshots go to
 // tests/artifacts/. Skipped, with the reason printed, where no chromium is installed.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
@@ -142,6 +142,36 @@ describe.skipIf(!hasBrowser)("demo page in chromium", () => {
     expect(stored.html).not.toContain(key.plaintext);
     expect(stored.url).not.toContain(key.plaintext);
     expect(await context.cookies()).toEqual([]);
+  });
+
+  it("loads the demo key from an embedded-mode server on this machine", async () => {
+    const demo = await createTestKey(services(), {
+      name: "demo",
+      env: "test",
+      ttlSeconds: 3600,
+      scopes: ["endpoint:summarize-doc", "endpoint:chat", "prompt-processing", "db:demo"],
+    });
+    const path = join(mkdtempSync(join(tmpdir(), "scopegate-demo-")), "demo-key");
+    writeFileSync(path, `${demo.plaintext}\n`, { mode: 0o600 });
+    const embedded = await createDemoPage(services(), { demoKeyPath: path });
+    // This test's server is the embedded one; afterEach closes it.
+    await server.close();
+    server = await startTestServer(services(), { extraRoutes: embedded.handle });
+    await open();
+    await page.getByRole("button", { name: "Load the demo key" }).click();
+    await expect.poll(() => page.locator("#key-facts").textContent()).toContain(demo.keyId);
+    expect(await page.locator("#key-facts").textContent()).toMatch(/Expires.*in about (59|60) minutes/);
+    expect(await page.locator("#key-scopes").textContent()).toContain("db:demo");
+    expect(await page.evaluate(() => document.documentElement.outerHTML)).not.toContain(demo.plaintext);
+  });
+
+  it("says plainly that no demo key is offered outside embedded mode", async () => {
+    await open();
+    await page.getByRole("button", { name: "Load the demo key" }).click();
+    await expect
+      .poll(() => page.locator("#key-status").textContent())
+      .toContain("No demo key is available here");
+    expect(await page.locator("#key-info").isVisible()).toBe(false);
   });
 
   it("chats with a chat-scoped key and shows the streamed answer, using the keyboard only", async () => {
