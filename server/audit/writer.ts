@@ -50,6 +50,7 @@ export function newWriterId(): string {
 // Audit text columns are bounded so one request cannot bloat the log.
 const MAX_TEXT = 4096;
 const MAX_BATCH = 500;
+const MAX_WORK_PER_BATCH = 32;
 // Rows per INSERT statement: 28 columns each stays far below Postgres' 65,535 parameters.
 const MAX_ROWS_PER_INSERT = 1000;
 
@@ -182,12 +183,29 @@ export class AuditWriter {
   private async flushLoop(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, MAX_BATCH);
-        await this.flushBatch(batch);
+        await this.flushBatch(this.takeBatch());
       }
     } finally {
       this.flushing = null;
     }
+  }
+
+  /**
+   * Up to MAX_BATCH records-only items, but at most MAX_WORK_PER_BATCH transactional steps: each
+   * step costs its own round trips inside the transaction, so a batch full of them would hold
+   * every caller in it past the request deadline at once.
+   */
+  private takeBatch(): Pending[] {
+    let work = 0;
+    let take = 0;
+    while (take < this.queue.length && take < MAX_BATCH) {
+      if (this.queue[take]?.work) {
+        if (work === MAX_WORK_PER_BATCH) break;
+        work += 1;
+      }
+      take += 1;
+    }
+    return this.queue.splice(0, take);
   }
 
   private async flushBatch(batch: Pending[]): Promise<void> {
