@@ -40,8 +40,8 @@ interface Row {
   what: string;
   grants: string[];
   call: (api: Caller, f: Fixtures) => Promise<unknown>;
-  /** "OK", or the exact missingScopes of the FORBIDDEN. */
-  expected: "OK" | string[];
+  /** "OK", the exact missingScopes of the FORBIDDEN, or another refusal. */
+  expected: "OK" | string[] | { code: string; reason: string };
 }
 
 const TEXT = "Scopegate checks every key. Keys carry scopes. Scopes are matched exactly.";
@@ -68,7 +68,17 @@ const chat = (what: string, call: Row["call"], grants: string[], expected: Row["
   call,
   expected,
 });
+const stream = (what: string, call: Row["call"], grants: string[], expected: Row["expected"]): Row => ({
+  ...chat(what, call, grants, expected),
+  procedure: "chatStream",
+});
 const plainChat = (api: Caller) => api.chat({ messages: HELLO });
+/** Reads the whole stream: refusals before the first event are thrown by the call itself. */
+const streamChat = async (api: Caller) => {
+  const events = [];
+  for await (const event of await api.chatStream({ messages: HELLO, tools: [PAY] })) events.push(event);
+  expect(events.at(-1)?.type).toBe("done");
+};
 const chatWithDocs = (api: Caller, f: Fixtures) =>
   api.chat({ messages: HELLO, documents: [f.privateDoc, f.notesDoc] });
 const chatWithTool = (api: Caller) => api.chat({ messages: HELLO, tools: [PAY] });
@@ -81,6 +91,10 @@ const admin = (
   expected: Row["expected"],
   what = "",
 ): Row => ({ procedure, what, grants, call, expected });
+const deriveKey = (api: Caller) => api.keys.derive({ scopes: ["endpoint:chat"], ttlSeconds: 60 });
+const rotateKey = (api: Caller, f: Fixtures) => api.keys.rotate({ keyId: f.otherKeyId });
+const setLimits = (api: Caller, f: Fixtures) => api.keys.setLimits({ keyId: f.otherKeyId, rpm: 10 });
+const since = new Date(Date.UTC(2020, 0, 1)).toISOString();
 const createKey = (api: Caller) => api.keys.create({ name: "child", scopes: ["endpoint:chat"] });
 const addDoc = (api: Caller) =>
   api.documents.add({ source: "private-documents", title: "Plan", body: "The plan is short." });
@@ -153,12 +167,30 @@ const MATRIX: Row[] = [
   chat("tool, db:* is not tool:*", chatWithTool, [...CHAT, "db:*"], [`tool:${PAY}`]),
   chat("tool, TOOL: is not tool:", chatWithTool, [...CHAT, `TOOL:${PAY}`], [`tool:${PAY}`]),
 
+  stream("stream, no scopes", streamChat, [], CHAT),
+  stream("stream, endpoint only", streamChat, ["endpoint:chat"], ["prompt-processing"]),
+  stream("stream, tool not held", streamChat, CHAT, [`tool:${PAY}`]),
+  stream("stream, all held", streamChat, [...CHAT, "tool:*"], "OK"),
+
   admin("keys.whoami", (api) => api.keys.whoami(), [], "OK", "no scopes"),
   admin("keys.whoami", (api) => api.keys.whoami(), ["endpoint:chat"], "OK", "any scope"),
   admin("keys.create", createKey, [], ["admin:keys"]),
   admin("keys.create", createKey, ["admin:audit", "endpoint:chat"], ["admin:keys"]),
   admin("keys.create", createKey, ["Admin:keys", "endpoint:chat"], ["admin:keys"], "case"),
   admin("keys.create", createKey, ["admin:keys", "endpoint:chat"], "OK"),
+  admin("keys.derive", deriveKey, ["endpoint:chat"], ["keys:derive"]),
+  admin(
+    "keys.derive",
+    deriveKey,
+    ["admin:keys", "endpoint:chat"],
+    ["keys:derive"],
+    "admin:keys is not keys:derive",
+  ),
+  admin("keys.derive", deriveKey, ["keys:derive", "endpoint:chat"], "OK"),
+  admin("keys.rotate", rotateKey, ["keys:derive"], ["admin:keys"]),
+  admin("keys.rotate", rotateKey, ["admin:keys", "endpoint:chat"], "OK"),
+  admin("keys.setLimits", setLimits, ["admin:audit"], ["admin:keys"]),
+  admin("keys.setLimits", setLimits, ["admin:keys"], "OK"),
   admin("keys.list", (api) => api.keys.list(), ["admin:documents"], ["admin:keys"]),
   admin("keys.list", (api) => api.keys.list(), ["admin:keys"], "OK"),
   admin("keys.show", (api, f) => api.keys.show({ keyId: f.otherKeyId }), ["keys:derive"], ["admin:keys"]),
@@ -197,20 +229,39 @@ const MATRIX: Row[] = [
   admin("audit.list", (api) => api.audit.list({}), ["admin:keys"], ["admin:audit"]),
   admin("audit.list", (api) => api.audit.list({}), ["ADMIN:AUDIT"], ["admin:audit"], "case"),
   admin("audit.list", (api) => api.audit.list({}), ["admin:audit"], "OK"),
+  admin("audit.export", (api) => api.audit.export({}), ["admin:keys"], ["admin:audit"]),
+  admin("audit.export", (api) => api.audit.export({}), ["admin:audit"], "OK"),
+  admin("audit.stats", (api) => api.audit.stats({ since }), ["admin:documents"], ["admin:audit"]),
+  admin("audit.stats", (api) => api.audit.stats({ since }), ["admin:audit"], "OK"),
+  admin("audit.verify", (api) => api.audit.verify({}), ["endpoint:chat"], ["admin:audit"]),
+  admin("audit.verify", (api) => api.audit.verify({}), ["admin:audit"], "OK"),
+  admin(
+    "audit.prune",
+    (api) => api.audit.prune({ olderThanSeconds: 86_400 }),
+    ["admin:keys"],
+    ["admin:audit"],
+  ),
+  // Deleting evidence is for the local operator only, whatever scopes a key holds.
+  admin(
+    "audit.prune",
+    (api) => api.audit.prune({ olderThanSeconds: 86_400 }),
+    ["admin:audit"],
+    { code: "FORBIDDEN", reason: "operator_only" },
+    "operator only",
+  ),
 ];
 
 describe("scope matrix", () => {
   it("covers every procedure of the router, allowed and refused", () => {
     const procedures = Object.keys(appRouter._def.procedures).sort();
-    const covered = (expected: "OK" | "refused") =>
-      [
-        ...new Set(
-          MATRIX.filter((r) => (r.expected === "OK") === (expected === "OK")).map((r) => r.procedure),
-        ),
-      ].sort();
-    // keys.whoami needs no scope, so it has no refused row.
-    expect(covered("OK")).toEqual(procedures);
-    expect(covered("refused")).toEqual(procedures.filter((p) => p !== "keys.whoami"));
+    const procedureOf = (rows: Row[]) => [...new Set(rows.map((r) => r.procedure))].sort();
+    // keys.whoami needs no scope, so nothing refuses it; no key may prune the audit log.
+    expect(procedureOf(MATRIX.filter((r) => r.expected === "OK"))).toEqual(
+      procedures.filter((p) => p !== "audit.prune"),
+    );
+    expect(procedureOf(MATRIX.filter((r) => Array.isArray(r.expected)))).toEqual(
+      procedures.filter((p) => p !== "keys.whoami"),
+    );
   });
 
   it.each(MATRIX.map((row) => [`${row.procedure} ${row.what} [${row.grants.join(" ")}]`, row] as const))(
@@ -224,15 +275,16 @@ describe("scope matrix", () => {
         expect(error?.message ?? null).toBeNull();
         return;
       }
-      expect({
+      const refusal = {
         code: error?.code,
         reason: error?.reason,
         missingScopes: error?.details.missingScopes,
-      }).toEqual({
-        code: "FORBIDDEN",
-        reason: "missing_scope",
-        missingScopes: row.expected,
-      });
+      };
+      expect(refusal).toEqual(
+        Array.isArray(row.expected)
+          ? { code: "FORBIDDEN", reason: "missing_scope", missingScopes: row.expected }
+          : { ...row.expected, missingScopes: undefined },
+      );
     },
   );
 });

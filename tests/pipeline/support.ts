@@ -5,7 +5,7 @@ import { eq, type Logger as QueryLogger, type SQL } from "drizzle-orm";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { expect } from "vitest";
-import { apiKeys, type Database, type DatabaseHandle } from "../../db/index.ts";
+import { apiKeys, type Database, type DatabaseHandle, keyLimits } from "../../db/index.ts";
 import * as schema from "../../db/schema/index.ts";
 import { isKnownScope } from "../../server/auth/scopes.ts";
 import type { Clock } from "../../server/context.ts";
@@ -61,6 +61,16 @@ export async function expectRefusal(
   // reasonOf: what the errorFormatter puts in data.reason, also for tRPC's own input errors.
   expect({ code: error?.code, reason: error && reasonOf(error) }).toEqual({ code, reason });
   return error as Refusal;
+}
+
+/** Uses charged so far to the metering row of `keyId`. */
+export async function usesOf(services: RunningServices, keyId: string): Promise<number | undefined> {
+  const [row] = await services.database.db
+    .select({ uses: keyLimits.uses })
+    .from(apiKeys)
+    .innerJoin(keyLimits, eq(keyLimits.id, apiKeys.limitId))
+    .where(eq(apiKeys.id, keyId));
+  return row?.uses;
 }
 
 /** What a client would receive as `error.data`: the router's own errorFormatter applied. */
