@@ -47,6 +47,11 @@ class EchoModel implements ModelProvider {
   }
 }
 
+/** Polls generously: a loaded CI machine may take seconds to stream an answer. */
+function eventually<T>(read: () => Promise<T> | T) {
+  return expect.poll(read, { timeout: 15_000, interval: 50 });
+}
+
 const services = useTestServices(() => ({ model: new EchoModel() }));
 
 describe.skipIf(!hasBrowser)("demo page in chromium", () => {
@@ -112,7 +117,7 @@ describe.skipIf(!hasBrowser)("demo page in chromium", () => {
     const key = await createTestKey(services(), { scopes, name: "browser test" });
     await page.getByLabel("API key").fill(key.plaintext);
     await page.getByRole("button", { name: "Use this key" }).click();
-    await expect.poll(() => page.locator("#key-scopes").textContent()).toContain(scopes[0]);
+    await eventually(() => page.locator("#key-scopes").textContent()).toContain(scopes[0]);
     return key;
   }
 
@@ -129,7 +134,7 @@ describe.skipIf(!hasBrowser)("demo page in chromium", () => {
     expect(headers["referrer-policy"]).toBe("no-referrer");
 
     const key = await useKey(["endpoint:chat", "prompt-processing"]);
-    await expect.poll(() => page.locator("#key-facts").textContent()).toContain(key.keyId);
+    await eventually(() => page.locator("#key-facts").textContent()).toContain(key.keyId);
     const stored = await page.evaluate(() => ({
       local: localStorage.length,
       session: sessionStorage.length,
@@ -159,7 +164,7 @@ describe.skipIf(!hasBrowser)("demo page in chromium", () => {
     server = await startTestServer(services(), { extraRoutes: embedded.handle });
     await open();
     await page.getByRole("button", { name: "Load the demo key" }).click();
-    await expect.poll(() => page.locator("#key-facts").textContent()).toContain(demo.keyId);
+    await eventually(() => page.locator("#key-facts").textContent()).toContain(demo.keyId);
     expect(await page.locator("#key-facts").textContent()).toMatch(/Expires.*in about (59|60) minutes/);
     expect(await page.locator("#key-scopes").textContent()).toContain("db:demo");
     expect(await page.evaluate(() => document.documentElement.outerHTML)).not.toContain(demo.plaintext);
@@ -180,14 +185,14 @@ describe.skipIf(!hasBrowser)("demo page in chromium", () => {
     await page.getByLabel("API key").focus();
     await page.keyboard.type(key.plaintext);
     await page.keyboard.press("Enter");
-    await expect.poll(() => page.locator("#key-scopes").textContent()).toContain("endpoint:chat");
+    await eventually(() => page.locator("#key-scopes").textContent()).toContain("endpoint:chat");
 
     await page.getByLabel("Message").focus();
     // Longer than the output guard's hold-back window, so the answer arrives in several deltas.
     await page.keyboard.type(QUESTION);
     await page.keyboard.press("Control+Enter");
     const answer = page.locator("#chat-log li.assistant").last();
-    await expect.poll(() => answer.getAttribute("data-state")).toBe("done");
+    await eventually(() => answer.getAttribute("data-state")).toBe("done");
     expect(await answer.locator(".text").textContent()).toBe(`You said: ${QUESTION}`);
     expect(await page.locator("#chat-log").getAttribute("aria-live")).toBe("polite");
     // Streamed: several deltas reached the page before the answer was complete.
@@ -201,7 +206,7 @@ describe.skipIf(!hasBrowser)("demo page in chromium", () => {
     await useKey(["endpoint:summarize-doc"]);
     await chat("hello");
     const refusal = page.locator("#chat-error");
-    await expect.poll(() => refusal.isVisible()).toBe(true);
+    await eventually(() => refusal.isVisible()).toBe(true);
     const text = (await refusal.textContent()) ?? "";
     expect(text).toContain("This key is not allowed to do that.");
     expect(text).toContain("endpoint:chat lets a key use the chat");
@@ -225,13 +230,13 @@ describe.skipIf(!hasBrowser)("demo page in chromium", () => {
     await page.getByLabel("Data source").fill("handbook");
     await page.getByLabel("Document id").fill(doc.id);
     await page.getByRole("button", { name: "Summarize" }).click();
-    await expect.poll(() => page.locator("#summary-text").textContent()).toMatch(/scopes?/i);
+    await eventually(() => page.locator("#summary-text").textContent()).toMatch(/scopes?/i);
     expect(await page.locator("#summary-meta").textContent()).toContain("tokens in");
 
     // The same key on a source it does not hold: refused with the exact scope it lacks.
     await page.getByLabel("Data source").fill("payroll");
     await page.getByRole("button", { name: "Summarize" }).click();
-    await expect.poll(() => page.locator("#summarize-error").textContent()).toContain("db:payroll");
+    await eventually(() => page.locator("#summarize-error").textContent()).toContain("db:payroll");
   });
 
   it("shows model output containing markup as text, never as HTML", async () => {
@@ -239,7 +244,7 @@ describe.skipIf(!hasBrowser)("demo page in chromium", () => {
     await useKey(["endpoint:chat", "prompt-processing"]);
     await chat("Please show me the image.");
     const answer = page.locator("#chat-log li.assistant").last();
-    await expect.poll(() => answer.getAttribute("data-state")).toBe("done");
+    await eventually(() => answer.getAttribute("data-state")).toBe("done");
     expect(await answer.locator(".text").textContent()).toContain(XSS);
     expect(await page.locator("#chat-log img").count()).toBe(0);
     // Had the markup been parsed, its onerror would have run by now.
