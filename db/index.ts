@@ -1,4 +1,4 @@
 // Public surface of db/: the handle, the migrator and the schema. Knows nothing of tRPC.
 export { createDatabase, type Database, type DatabaseHandle, type DatabaseTarget } from "./client.ts";
-export { migrateDatabase, migrationsFolder } from "./migrate.ts";
+export { migrateDatabase, migrationsFolder, pendingMigrations } from "./migrate.ts";
 export * from "./schema/index.ts";

@@ -1,6 +1,6 @@
 // Builds the long-lived services once (database, audit writer, model) for the server or the
 // CLI; tests build their own with a shared test database.
-import { createDatabase, type DatabaseHandle, migrateDatabase } from "../db/index.ts";
+import { createDatabase, type DatabaseHandle, migrateDatabase, pendingMigrations } from "../db/index.ts";
 import { FloodAggregator } from "./audit/flood.ts";
 import { createAuditWriter, startAuditDuties } from "./audit/setup.ts";
 import { KeyCache, listenForKeyChanges } from "./auth/key-store.ts";
@@ -85,6 +85,7 @@ export async function openMigratedDatabase(config: Config): Promise<DatabaseHand
       ? { kind: "postgres", url: config.database.url }
       : { kind: "pglite", dataDir: config.database.dataDir },
   );
-  await migrateDatabase(database);
+  // Only when something is pending: the application role may read, not create, the schema.
+  if ((await pendingMigrations(database)) > 0) await migrateDatabase(database);
   return database;
 }

@@ -8,6 +8,7 @@ import { createLogger } from "../logger.ts";
 import { openMigratedDatabase } from "../services.ts";
 import type { CommandGroup } from "./command.ts";
 import { auditCommand } from "./commands/audit.ts";
+import { dbCommand } from "./commands/db.ts";
 import { docsCommand } from "./commands/docs.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { connect } from "./connect.ts";
@@ -18,12 +19,14 @@ const COMMAND_GROUPS: Record<string, CommandGroup> = {
   keys: keysCommand,
   docs: docsCommand,
   audit: auditCommand,
+  db: dbCommand,
 };
 
 const USAGE = `Usage: scopegate <command>
 
   serve [--port N]
   migrate
+  db roles [--owner-role R] [--app-role R] [--apply]   (PostgreSQL: least-privilege roles SQL)
   keys create --name N --scope S [--scope S ...] [--owner O] [--ttl 5m] [--max-uses N]
               [--rpm N] [--daily-tokens N] [--env live|test] [--json]
   keys list [--json] | keys show ID [--json] | keys revoke ID
