@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { DEFAULT_THRESHOLDS, detectInjection } from "../../server/guard/detect.ts";
 import { type EvalRow, type EvalSet, groupedFolds, loadRows, wilson } from "./data.ts";
 import { evidenceFor, type ModelVariant, outOfFold } from "./model/cv.ts";
-import { measureSpeed } from "./speed.ts";
+import { measureSpeed, speedLines } from "./speed.ts";
 
 interface Rate {
   k: number;
@@ -184,9 +184,7 @@ lines.push(
   "",
   "## Speed (plain-text documents, one core, `kind: document`)",
   "",
-  `- 1 MB: ${speed.oneMB.ms.toFixed(1)} ms → ${speed.oneMB.mbPerSec.toFixed(1)} MB/s`,
-  `- 10 MB: ${speed.tenMB.ms.toFixed(1)} ms → ${speed.tenMB.mbPerSec.toFixed(1)} MB/s`,
-  `- linearity (time for 10× input / time for 1×): ${speed.linearityRatio.toFixed(2)} (target ≤ 12)`,
+  ...speedLines(speed),
   "",
 );
 writeFileSync(join(here, "results.md"), lines.join("\n"));

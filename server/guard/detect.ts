@@ -5,7 +5,7 @@
 import { applyRules, type RuleHit, type TextKind } from "./rules.ts";
 import { sanitizeText } from "./sanitize.ts";
 import { adversarialSuffix } from "./suffix.ts";
-import { buildViews, hiddenPayloadViews, mapConfusables, type View } from "./views.ts";
+import { buildViews, hiddenPayloadViews, type View } from "./views.ts";
 import { triggerWindows } from "./windows.ts";
 
 export type Verdict = "allow" | "flag" | "block";
@@ -49,15 +49,15 @@ export interface RuleEvidence {
   folded: string;
 }
 
-// Texts up to this size are read whole; longer ones (documents, mostly) only around triggers,
-// which keeps the guard fast on long plain text.
-const WHOLE_TEXT_LIMIT = 16384;
+// Prompts are read whole (an attacker must not escape the whole-text rules by padding). Documents
+// longer than this are read only around cue combinations (windows.ts), which keeps the guard fast on
+// long plain text; its rules for documents all have their cues listed there.
+const WHOLE_DOCUMENT_LIMIT = 2048;
 
-function viewsOf(text: string, sanitized: string): View[] {
-  if (text.length <= WHOLE_TEXT_LIMIT) return buildViews(text, sanitized);
-  const scan = mapConfusables(sanitized);
+function viewsOf(text: string, sanitized: string, kind: TextKind): View[] {
+  if (kind === "prompt" || text.length <= WHOLE_DOCUMENT_LIMIT) return buildViews(text, sanitized);
   const views = hiddenPayloadViews(text);
-  for (const w of triggerWindows(scan)) {
+  for (const w of triggerWindows(sanitized)) {
     const piece = sanitized.slice(w.start, w.end);
     views.push(...buildViews(piece, piece, { payloads: false, rot13Below: 0 }));
   }
@@ -73,7 +73,7 @@ export function collectEvidence(text: string, kind: TextKind): RuleEvidence {
     const weight = SANITIZE_WEIGHTS[flag];
     if (weight !== undefined) note({ flag, weight });
   }
-  const views = viewsOf(text, sanitized.text);
+  const views = viewsOf(text, sanitized.text, kind);
   for (const view of views) {
     const found = applyRules(view.text, kind);
     // Distinct cues of one family in one view reinforce each other; across views the strongest

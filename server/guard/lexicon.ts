@@ -46,6 +46,13 @@ const WORDS: ReadonlyArray<readonly [number, string]> = [
   ],
 ];
 
+/** The words of one class, space-separated (the document scan builds its cue table from them). */
+export function wordsOf(cls: number): string {
+  return WORDS.filter(([c]) => c === cls)
+    .map(([, list]) => list)
+    .join(" ");
+}
+
 function scrambleKey(word: string): string {
   const middle = word.slice(1, -1).split("").sort().join("");
   return `${word[0]}${middle}${word[word.length - 1]}`;

@@ -21,7 +21,6 @@ const SPECIAL =
   /\u{1f3f4}[\u{e0030}-\u{e0039}\u{e0061}-\u{e007a}]{1,7}\u{e007f}|[\u{fe00}-\u{fe0f}\u{e0100}-\u{e01ef}]+|[\u00ad\u200c\u200d\u200e\u200f\u061c]|[^\p{L}\p{M}\p{N}\p{P}\p{S}\p{Zs}\t\n\r]/gu;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is being found.
 const NON_ASCII_OR_CONTROL = /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]|[^\0-\x7f]+/g;
-const NORMALIZE_ISLAND = /[\0-\x7f]?[^\0-\x7f]+/g;
 const LETTER_OR_MARK = /^[\p{L}\p{M}]$/u;
 const VISIBLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
 const BIDI_CONTROLS = /^[\u202a-\u202e\u2066-\u2069]$/u;
@@ -50,11 +49,11 @@ function isJoinerContext(prev: string | undefined, next: string | undefined): bo
 
 export function sanitizeText(input: string): SanitizeResult {
   if (PLAIN_ASCII.test(input)) return { text: input, flags: [] };
+  // ICU's quick check makes whole-text NFKC about as cheap as a scan when little changes.
+  const normalized = input.normalize("NFKC");
   const flags = new Set<string>();
-  // NFKC of each non-ASCII run with its ASCII base character equals NFKC of the whole text
-  // (ASCII never composes with what precedes it), and skips the ASCII bulk of long documents.
-  const normalized = input.replace(NORMALIZE_ISLAND, (island) => island.normalize("NFKC"));
   if (normalized !== input) flags.add("unicode_normalized");
+  if (!needsCleaning(normalized)) return { text: normalized, flags: [...flags] };
 
   const text = normalized.replace(NON_ASCII_OR_CONTROL, (island: string, at: number, whole: string) =>
     island.replace(SPECIAL, (match: string, offset: number) =>
@@ -62,6 +61,38 @@ export function sanitizeText(input: string): SanitizeResult {
     ),
   );
   return { text, flags: [...flags] };
+}
+
+// Per BMP code unit: 1 when the character is outside the allow-list or its legitimacy depends on its
+// neighbours (joiners, soft hyphen, bidi marks, selectors). Surrogates are 1: astral characters
+// (tags, emoji, private use planes) always take the careful path. Built from SPECIAL itself, on
+// first use (about 20 ms), so pure-ASCII workloads never pay for it.
+let careful: Uint8Array | undefined;
+
+function carefulTable(): Uint8Array {
+  if (careful) return careful;
+  const table = new Uint8Array(0x10000);
+  const one = new RegExp(SPECIAL.source, "u");
+  for (let c = 0; c < 0x10000; c++) {
+    const isSurrogate = c >= 0xd800 && c <= 0xdfff;
+    const isAllowedAscii = c === 9 || c === 10 || c === 13 || (c >= 0x20 && c < 0x7f);
+    if (isSurrogate || (!isAllowedAscii && one.test(String.fromCharCode(c)))) table[c] = 1;
+  }
+  careful = table;
+  return table;
+}
+
+const NOT_PLAIN = /[^\t\n\r\x20-\x7e]/g;
+
+/** Whether any character needs the allow-list pass (one table read per character). */
+function needsCleaning(text: string): boolean {
+  const table = carefulTable();
+  // The regex engine skips the ASCII bulk; only the few other characters are looked up.
+  NOT_PLAIN.lastIndex = 0;
+  for (let m = NOT_PLAIN.exec(text); m; m = NOT_PLAIN.exec(text)) {
+    if (table[text.charCodeAt(m.index)] === 1) return true;
+  }
+  return false;
 }
 
 function cleanSpecial(match: string, whole: string, offset: number, flags: Set<string>): string {

@@ -29,7 +29,7 @@ const INVISIBLE = /[\p{Cf}\p{Co}\p{Cn}\u{fe00}-\u{fe0f}\u{e0100}-\u{e01ef}\u{80}
 const ISLAND = /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]|[\0-\x7f]?[^\0-\x7f]+/g;
 
 // Cross-script lookalikes that NFKC leaves alone (after lower-casing). A view, never shown to anyone.
-const CONFUSABLES: Record<string, string> = {
+export const CONFUSABLES: Readonly<Record<string, string>> = {
   а: "a",
   в: "b",
   е: "e",
@@ -193,8 +193,13 @@ function joinSpacedLetters(text: string): string {
 }
 
 /** Comment bodies of HTML (<!-- -->) and markdown link-reference comments ([//]: # (...)). */
+const MARKDOWN_COMMENT_HINT = /\]:[ \t]{0,8}(?:#|<>)/;
+
 function hiddenComments(text: string): string[] {
   const found: string[] = [];
+  // Most texts have neither marker; two substring searches spare them the line-anchored regex.
+  const markdown = MARKDOWN_COMMENT_HINT.test(text);
+  if (!markdown && !text.includes("<!--")) return found;
   let from = 0;
   // indexOf, not a lazy regex: an unterminated "<!--" repeated n times must stay linear.
   for (;;) {
@@ -205,15 +210,20 @@ function hiddenComments(text: string): string[] {
     found.push(text.slice(open + 4, close));
     from = close + 3;
   }
+  if (!markdown) return found;
   for (const m of text.matchAll(/^\[[^\]\n]{0,40}\]:\s{0,8}(?:#|<>)\s{0,8}\(([^)\n]{1,2000})\)/gm)) {
     found.push(m[1] ?? "");
   }
   return found;
 }
 
+const BASIC_SELECTORS = /[\ufe00-\ufe0f]{2}/;
+
 /** ASCII hidden in Unicode tag characters, and bytes hidden in runs of variation selectors. */
 function smuggledPayloads(text: string): string[] {
-  if (PLAIN_ASCII.test(text)) return [];
+  // Tag characters and supplementary selectors are all behind the high surrogate U+DB40; a run
+  // of basic selectors starts with one of U+FE00–U+FE0F.
+  if (PLAIN_ASCII.test(text) || !(text.includes("\udb40") || BASIC_SELECTORS.test(text))) return [];
   const found: string[] = [];
   const tags = text.match(/[\u{e0020}-\u{e007e}]{2,}/gu) ?? [];
   for (const run of tags) {
@@ -297,15 +307,6 @@ export function hiddenPayloadViews(input: string): View[] {
   for (const payload of smuggledPayloads(input))
     views.push({ name: "smuggled", text: foldCharacters(payload) });
   return views;
-}
-
-/** Cross-script lookalikes mapped to ASCII one code unit for one, so offsets stay valid. */
-export function mapConfusables(text: string): string {
-  if (PLAIN_ASCII.test(text)) return text;
-  return text.replace(/[^\0-\x7f]/g, (ch) => {
-    const ascii = CONFUSABLES[ch.toLowerCase()];
-    return ascii !== undefined && ascii.length === 1 ? ascii : ch;
-  });
 }
 
 export function buildViews(input: string, sanitized: string, options: ViewOptions = {}): View[] {

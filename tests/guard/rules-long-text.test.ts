@@ -81,12 +81,17 @@ describe("long documents are read around trigger words", () => {
   it("allows a long ordinary document", () => {
     expect(doc(filler).verdict).toBe("allow");
   });
-  it("windows cover only the neighbourhood of triggers", () => {
-    const text = `${filler}please ignore this paragraph${filler}`;
+  it("windows cover only the neighbourhood of a cue combination", () => {
+    const text = `${filler}please ignore the instructions in this paragraph${filler}`;
     const windows = triggerWindows(text);
     expect(windows).toHaveLength(1);
     const covered = windows.reduce((a, w) => a + (w.end - w.start), 0);
     expect(covered).toBeLessThan(1000);
-    expect(text.slice(windows[0]?.start, windows[0]?.end)).toContain("please ignore this paragraph");
+    expect(text.slice(windows[0]?.start, windows[0]?.end)).toContain("please ignore the instructions");
+  });
+  it("a lone common cue word opens no window; its partner within reach does", () => {
+    expect(triggerWindows(`${filler}you may ignore this paragraph. ${filler}`)).toHaveLength(0);
+    expect(triggerWindows(`${filler}thanks for your reply. ${filler}`)).toHaveLength(1);
+    expect(triggerWindows(`${filler}your order and its reply. ${filler}`)).toHaveLength(0);
   });
 });
