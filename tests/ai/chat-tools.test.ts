@@ -2,6 +2,7 @@
 // fed back spotlighted; any other call is refused, audited as an `event` on the call's call_id
 // and never executed; arguments are validated strictly; outbound HTTP stays under its base.
 import { describe, expect, it } from "vitest";
+import { MAX_TOOL_ROUNDS } from "../../server/ai/tool-loop.ts";
 import { addDocument } from "../../server/documents/store.ts";
 import { paymentUrl } from "../../server/tools/payment-api.ts";
 import { callerFor, createTestKey } from "../helpers/services.ts";
@@ -155,6 +156,25 @@ describe("chat tools", () => {
     expect(fed).toContain("12k");
     expect(fed).not.toContain("Board");
     expect(fed).not.toContain("million");
+  });
+
+  it("bounds the tool rounds: past the last one nothing is offered and further calls are refused", async () => {
+    const s = services();
+    const key = await createTestKey(s, { scopes: [...CHAT, `tool:${PAY}`] });
+    const rounds = MAX_TOOL_ROUNDS + 1;
+    fixture.fake.script(
+      ...Array.from({ length: rounds }, (_, i) => toolCall(PAY, { paymentId: `pay_${i}` }, `call_${i}`)),
+    );
+
+    const result = await callerFor(s, key.plaintext).chat({ messages: ASK, tools: [PAY] });
+
+    expect(fixture.fake.requests).toHaveLength(rounds);
+    expect(fixture.fake.requests.at(-1)?.tools).toBeUndefined();
+    expect(fixture.payments.calls).toHaveLength(MAX_TOOL_ROUNDS);
+    expect(result.toolCalls.map((c) => c.status)).toEqual([...Array(MAX_TOOL_ROUNDS).fill("ok"), "refused"]);
+    await s.audit.drain();
+    const { finals } = await rowsOfCall(s.database, "chat");
+    expect(finals[0]?.details).toEqual({ toolCalls: result.toolCalls });
   });
 
   it("test keys use the offline model and are offered no external tools", async () => {
