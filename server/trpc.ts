@@ -17,7 +17,7 @@ import type { Principal } from "./auth/principal.ts";
 import { missingScopes, type Scope } from "./auth/scopes.ts";
 import type { Context } from "./context.ts";
 import { unavailable, withDatabase } from "./db-errors.ts";
-import { fail, isUnauthenticatedRefusal, reasonOf, ScopegateError } from "./errors.ts";
+import { clientClosed, fail, isUnauthenticatedRefusal, reasonOf, ScopegateError } from "./errors.ts";
 import { newCallId } from "./ids.ts";
 import type { ModelUsage } from "./model/provider.ts";
 import { currentRequestId } from "./request-scope.ts";
@@ -138,7 +138,8 @@ const auditCall = t.middleware(async ({ ctx, path, getRawInput, next }) => {
   const result = await next({ ctx: { call } });
   const finish = (error: TRPCError | null) => commitFinal(ctx, call, path, getRawInput, error);
   // A streamed result is audited when the stream ends, fails or is abandoned.
-  if (result.ok && isAsyncIterable(result.data)) return { ...result, data: auditedStream(result.data, call, finish) };
+  if (result.ok && isAsyncIterable(result.data))
+    return { ...result, data: auditedStream(result.data, call, finish) };
   await finish(result.ok ? null : result.error);
   return result;
 });
@@ -240,17 +241,14 @@ async function* auditedStream(
     }
     await commit(call.failure);
   } catch (cause) {
-    const error = cause instanceof TRPCError ? cause : new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause });
+    const error =
+      cause instanceof TRPCError ? cause : new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause });
     auditedErrors.add(error);
     await commit(error);
     throw error;
   } finally {
     if (!committed) await commit(call.failure ?? clientClosed());
   }
-}
-
-function clientClosed(): ScopegateError {
-  return new ScopegateError("CLIENT_CLOSED_REQUEST", "client_closed", "The client went away before the end.");
 }
 
 export const auditedProcedure = t.procedure.use(auditCall);
@@ -283,7 +281,11 @@ export interface ScopedOptions<TSchema extends z.ZodType> {
   scopes: readonly Scope[];
   input: TSchema;
   /** Scopes that depend on the input: `db:<source>`, `tool:<name>`, `prompt-processing`. */
-  inputScopes?: (input: z.output<TSchema>) => Scope[];
+  /**
+   * May look the input's target up (e.g. the key being rotated) and may refuse outright; runs
+   * before admission, so a refusal here charges nothing.
+   */
+  inputScopes?: (input: z.output<TSchema>, ctx: Context) => Scope[] | Promise<Scope[]>;
   /** Whether the call is admitted (charged a use, rate-limited, `admitted` record). Default true. */
   admit?: boolean;
   /** Model tokens to reserve against the daily budget before the call (input plus output cap). */
@@ -296,7 +298,7 @@ export function scopedProcedure<TSchema extends z.ZodType>(options: ScopedOption
     .input(options.input)
     .use(async ({ ctx, input, path, next }) => {
       const parsed = input as z.output<TSchema>;
-      requireScopes(ctx.principal, ctx.call, options.inputScopes?.(parsed) ?? []);
+      requireScopes(ctx.principal, ctx.call, (await options.inputScopes?.(parsed, ctx)) ?? []);
       if (options.admit !== false) {
         const reserve = options.reserveTokens ? await options.reserveTokens(ctx, parsed) : 0;
         await admit(

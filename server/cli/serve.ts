@@ -6,6 +6,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { localOperator } from "../auth/principal.ts";
+import type { Scope } from "../auth/scopes.ts";
 import type { Config } from "../config.ts";
 import { createContext } from "../context.ts";
 import { acquireLock } from "../data-lock.ts";
@@ -17,7 +18,12 @@ import type { Logger } from "../logger.ts";
 import { openServices, type RunningServices } from "../services.ts";
 
 const DEMO_KEY_TTL_SECONDS = 60 * 60;
-export const DEMO_KEY_SCOPES = ["endpoint:summarize-doc", "endpoint:chat", "prompt-processing", "db:demo"];
+export const DEMO_KEY_SCOPES: Scope[] = [
+  "endpoint:summarize-doc",
+  "endpoint:chat",
+  "prompt-processing",
+  "db:demo",
+];
 
 export interface RunningServer {
   port: number;

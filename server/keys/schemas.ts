@@ -2,12 +2,24 @@
 import { z } from "zod";
 import { END_USER_PATTERN } from "../auth/authenticate.ts";
 import { KEY_ID_PATTERN } from "../auth/key-format.ts";
+import { describeValidScopes, isKnownScope } from "../auth/scopes.ts";
 
 export const keyId = z.string().regex(KEY_ID_PATTERN, "a 12-character key id");
 export const ownerName = z
   .string()
   .regex(/^[A-Za-z0-9._@:-]{1,128}$/, "letters, digits and . _ @ : - (1-128)");
-export const scopeList = z.array(z.string().max(80)).min(1).max(64);
+// Unknown or malformed scopes are bad input, refused before admission like any invalid field.
+export const scopeList = z
+  .array(
+    z
+      .string()
+      .max(80)
+      .refine(isKnownScope, {
+        error: (issue) => `unknown scope ${JSON.stringify(issue.input)}; valid: ${describeValidScopes()}`,
+      }),
+  )
+  .min(1)
+  .max(64);
 const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
 
 export const createKeyInput = z.strictObject({

@@ -352,6 +352,23 @@ export async function rotateKey(
 /** Scopes a derived key may never carry: deriving must not mint administrators or more derivers. */
 const NOT_DERIVABLE = (scope: string) => scope.startsWith("admin:") || scope === "keys:derive";
 
+export function checkDerivable(scopes: readonly string[]): void {
+  const forbidden = scopes.filter(NOT_DERIVABLE);
+  if (forbidden.length > 0) {
+    fail("FORBIDDEN", "missing_scope", `Derived keys cannot hold: ${forbidden.join(", ")}.`, {
+      missingScopes: forbidden,
+    });
+  }
+}
+
+/** The scopes of the key a rotation would hand out again (none if it does not exist). */
+export async function scopesOfKey(ctx: Context, keyId: string): Promise<string[]> {
+  const [row] = await withDatabase(() =>
+    ctx.database.db.select({ scopes: apiKeys.scopes }).from(apiKeys).where(eq(apiKeys.id, keyId)),
+  );
+  return row?.scopes ?? [];
+}
+
 /**
  * A short-lived child of the calling key: scopes a subset of the parent's, expiry and limits no
  * later or higher than the parent's. Calls with the child are charged to every ancestor too.
@@ -366,12 +383,7 @@ export async function deriveKey(ctx: Context, parent: Principal, callId: string,
   }
   const call = { ctx, actor: parent, callId };
   const scopes = [...new Set(input.scopes)];
-  const forbidden = scopes.filter(NOT_DERIVABLE);
-  if (forbidden.length > 0) {
-    fail("FORBIDDEN", "missing_scope", `Derived keys cannot hold: ${forbidden.join(", ")}.`, {
-      missingScopes: forbidden,
-    });
-  }
+  checkDerivable(scopes);
   checkGrantable(parent, scopes);
   const tooHigh: Record<string, string[]> = {};
   const cap = (field: "rpm" | "dailyTokens", requested: number | undefined): number | null => {

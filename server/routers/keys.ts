@@ -1,14 +1,17 @@
 // Key management: whoami for any valid key; derive for `keys:derive`; create, list, show,
 // revoke, rotate and limit changes for `admin:keys`.
 import { z } from "zod";
+import type { Scope } from "../auth/scopes.ts";
 import { createKeyInput, deriveKeyInput, keyId, rotateKeyInput, setLimitsInput } from "../keys/schemas.ts";
 import {
+  checkDerivable,
   createKey,
   deriveKey,
   listKeys,
   ownLimits,
   revokeKey,
   rotateKey,
+  scopesOfKey,
   setLimits,
   showKey,
 } from "../keys/service.ts";
@@ -36,21 +39,30 @@ export const keysRouter = router({
     },
   ),
 
-  create: scopedProcedure({ scopes: ["admin:keys"], input: createKeyInput }).mutation(
-    async ({ ctx, input }) => {
-      const created = await createKey(ctx, ctx.principal, ctx.call.callId, input);
-      ctx.call.auditOutput = mintedForAudit(created);
-      return created;
-    },
-  ),
+  // A key grants only what the granter holds: the requested scopes are required scopes,
+  // checked before admission.
+  create: scopedProcedure({
+    scopes: ["admin:keys"],
+    input: createKeyInput,
+    inputScopes: (input) => input.scopes,
+  }).mutation(async ({ ctx, input }) => {
+    const created = await createKey(ctx, ctx.principal, ctx.call.callId, input);
+    ctx.call.auditOutput = mintedForAudit(created);
+    return created;
+  }),
 
-  derive: scopedProcedure({ scopes: ["keys:derive"], input: deriveKeyInput }).mutation(
-    async ({ ctx, input }) => {
-      const derived = await deriveKey(ctx, ctx.principal, ctx.call.callId, input);
-      ctx.call.auditOutput = mintedForAudit(derived);
-      return derived;
+  derive: scopedProcedure({
+    scopes: ["keys:derive"],
+    input: deriveKeyInput,
+    inputScopes: (input) => {
+      checkDerivable(input.scopes);
+      return input.scopes;
     },
-  ),
+  }).mutation(async ({ ctx, input }) => {
+    const derived = await deriveKey(ctx, ctx.principal, ctx.call.callId, input);
+    ctx.call.auditOutput = mintedForAudit(derived);
+    return derived;
+  }),
 
   list: scopedProcedure({ scopes: ["admin:keys"], input: z.strictObject({}).optional() }).query(({ ctx }) =>
     listKeys(ctx),
@@ -64,13 +76,16 @@ export const keysRouter = router({
     ({ ctx, input }) => revokeKey(ctx, ctx.principal, ctx.call.callId, input.keyId),
   ),
 
-  rotate: scopedProcedure({ scopes: ["admin:keys"], input: rotateKeyInput }).mutation(
-    async ({ ctx, input }) => {
-      const rotated = await rotateKey(ctx, ctx.principal, ctx.call.callId, input.keyId, input.graceSeconds);
-      ctx.call.auditOutput = mintedForAudit(rotated);
-      return rotated;
-    },
-  ),
+  // Rotation hands out a working key with the target's scopes, so the caller must hold them.
+  rotate: scopedProcedure({
+    scopes: ["admin:keys"],
+    input: rotateKeyInput,
+    inputScopes: async (input, ctx) => (await scopesOfKey(ctx, input.keyId)) as Scope[],
+  }).mutation(async ({ ctx, input }) => {
+    const rotated = await rotateKey(ctx, ctx.principal, ctx.call.callId, input.keyId, input.graceSeconds);
+    ctx.call.auditOutput = mintedForAudit(rotated);
+    return rotated;
+  }),
 
   setLimits: scopedProcedure({ scopes: ["admin:keys"], input: setLimitsInput }).mutation(({ ctx, input }) =>
     setLimits(ctx, ctx.principal, ctx.call.callId, input),

@@ -7,6 +7,7 @@ import { afterEach, beforeEach } from "vitest";
 import { auditLog, type DatabaseHandle } from "../../db/index.ts";
 import { generateSigningKeyText, parseSigningKey } from "../../server/audit/signing.ts";
 import { localOperator } from "../../server/auth/principal.ts";
+import type { Scope } from "../../server/auth/scopes.ts";
 import type { ThrottleSettings } from "../../server/auth/throttle.ts";
 import type { Config } from "../../server/config.ts";
 import { type Clock, createContext, type RequestInfo } from "../../server/context.ts";
@@ -101,7 +102,8 @@ export async function createTestKey(services: RunningServices, options: KeyOptio
   const ctx = createContext(services, requestInfo());
   const created = await createKey(ctx, localOperator(), newCallId(), {
     name: options.name ?? "test key",
-    scopes: options.scopes,
+    // Fixtures may hold any catalog scope; createKey still validates them like the API does.
+    scopes: options.scopes as Scope[],
     owner: options.owner ?? "team:test",
     ttlSeconds: options.ttlSeconds,
     maxUses: options.maxUses,

@@ -116,3 +116,29 @@ describe("keys.setLimits", () => {
     expect((await api.keys.whoami()).limits.rpm).toBeNull();
   });
 });
+
+describe("refused key operations", () => {
+  it("charge the caller nothing: grant, derive and rotate refusals happen before admission", async () => {
+    const s = services();
+    const admin = await createTestKey(s, {
+      scopes: ["admin:keys", "keys:derive", "endpoint:chat"],
+      maxUses: 5,
+    });
+    const target = await createTestKey(s, { scopes: ["tool:external-payment-api"] });
+    const api = callerFor(s, admin.plaintext);
+    await expectRefusal(
+      api.keys.create({ name: "x", scopes: ["tool:external-payment-api"] }),
+      "FORBIDDEN",
+      "missing_scope",
+    );
+    await expectRefusal(
+      api.keys.create({ name: "x", scopes: ["endpoint:nope"] }),
+      "BAD_REQUEST",
+      "invalid_input",
+    );
+    await expectRefusal(api.keys.derive({ scopes: ["admin:keys"] }), "FORBIDDEN", "missing_scope");
+    await expectRefusal(api.keys.derive({ scopes: ["db:secret"] }), "FORBIDDEN", "missing_scope");
+    await expectRefusal(api.keys.rotate({ keyId: target.keyId }), "FORBIDDEN", "missing_scope");
+    expect((await limitsOf(admin.keyId))?.uses).toBe(0);
+  });
+});
