@@ -1,8 +1,8 @@
 // Signed checkpoints of the audit hash chains: (writer, seq, head hash) signed with the Ed25519
 // key, written to an append-only, fsync'd file in the data dir (named by writer id), to the log,
 // and to the audit_checkpoints table. A checkpoint is what lets verify see a deleted tail.
-import { open, readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, open, readdir, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { auditCheckpoints, type Database } from "../../db/index.ts";
 import type { Logger } from "../logger.ts";
 import { publicKeyId, type SigningKey, signBody } from "./signing.ts";
@@ -33,6 +33,7 @@ export function checkpointFileName(writerId: string): string {
 
 /** Appends a line and waits until it is on disk: a checkpoint or spooled record that is not fsync'd does not exist. */
 export async function appendDurably(path: string, line: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const file = await open(path, "a", 0o600);
   try {
     await file.write(`${line}\n`);

@@ -2,7 +2,7 @@
 // fsync'd, to `spool-<writer>.jsonl` in the audit dir, and replayed into the writer's chain once
 // the database answers again. Replay is idempotent (each line carries a spool id).
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { and, eq, gte, inArray, isNotNull, lte, sql } from "drizzle-orm";
 import { auditLog, type Database } from "../../db/index.ts";
@@ -42,7 +42,6 @@ export class AuditSpool {
       record: { ...record, ts: undefined },
     };
     return this.serial(async () => {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
       await appendDurably(join(this.dir, `spool-${this.writerId}.jsonl`), JSON.stringify(line));
       this.pending = true;
     });
