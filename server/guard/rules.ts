@@ -1,6 +1,7 @@
 // Injection rule families over one lower-cased canonical view: each returns named hits with a
 // weight in [0, 1]. Every pattern is linear (bounded repeats, no nested quantifiers).
 
+import { harmfulRoleplay, personaFraming } from "./framing.ts";
 import { classify, WordClass } from "./lexicon.ts";
 
 export type TextKind = "prompt" | "document";
@@ -192,40 +193,40 @@ const PATTERNS: PatternRule[] = [
     pattern:
       /\b(?:when (?:you )?(?:summariz|respond|answer|repl|translat)\w*|(?:before|after) (?:you )?(?:respond|answer|reply)(?:ing)?)\b/,
   },
+  {
+    // An output-format directive in data: the answer re-encoded or disguised.
+    flag: "addressed_to_model",
+    weight: 0.55,
+    kinds: ["document"],
+    pattern:
+      /(?:^|[.!?:]\s{1,4}|\n\s{0,4})(?:please,? )?(?:reply|respond|answer|write|output|express|render|provide|give|display|present|format|encode|translate|convert)\b[^.\n]{0,60}\b(?:in|using|with|into|to|as) (?:an? |the )?(?:base ?(?:16|32|64)|hex(?:adecimal)?|binary|morse|rot-?13|emojis?|(?:[a-z]+ )?cipher|pig latin|leetspeak|backwards?)\b/,
+  },
+  {
+    // Data that asks the reader to put code into the reader's own program.
+    flag: "code_insertion",
+    weight: 0.55,
+    kinds: ["document"],
+    pattern:
+      /\b(?:following|below|subsequent) (?:code|snippet|script)\b[^\n]{0,150}\byour (?:code|codebase|program|project|application|app|script|implementation|algorithm|solution|software|function|logic)\b|\byour (?:code|codebase|program|project|application|app|script|implementation|algorithm|solution|software|function|logic)\b[^\n]{0,150}\b(?:following|below|subsequent) (?:code|snippet|script)\b/,
+  },
+  {
+    // Extraction by completion: the model is led to write the protected text itself.
+    flag: "prompt_extraction",
+    weight: 0.55,
+    pattern:
+      /\b(?:continue|complete|finish)\b[^.\n]{0,40}\b(?:following|this|sentence|text|phrase)\b[^\n]{0,80}\b(?:system prompt|system message|initial instructions|hidden instructions|your (?:instructions|rules|prompt))\b/,
+  },
 ];
 
-// PAIR-style wrappers: a persona or scenario frame, an assigned task, a sensitive subject,
-// pressure to be persuasive or detailed, and "fiction only" disclaimers. Each is common alone
-// (benign prompts ask for role-play too); the attack is several of them at once.
-const FRAME =
-  /(?:^|[\n.!?]\s{0,4})(?:you are an?|you're an?|imagine (?:that )?(?:you(?:'re| are)|a|an|being)|as an? [a-z -]{2,40}, (?:you|write|i|draft|create|describe|explain|consider)|pretend|let's (?:play|consider|imagine|explore)|in (?:this|a) (?:hypothetical|fictional)|you have been (?:hired|tasked|asked)|i(?:'m| am) writing an? (?:novel|story|book|script|screenplay)|i would like you to|in the spirit of|consider a (?:darker |hypothetical |fictional )?scenario|for a (?:challenging |creative )?role-?play)/;
-const TASK =
-  /\b(?:you(?:'ve| have) been (?:asked|tasked|hired|commissioned|given)|(?:your|the) (?:task|job|goal|mission|assignment) is|you need to|has asked you|(?:editor|client|boss|ceo|manager|superior|agency) (?:wants|has asked|asked)|as part of (?:your|a|the)|you are tasked)\b/;
-const PRESSURE =
-  /\b(?:convinc(?:e|ing)|persuasive(?:ly)?|no matter how|even (?:though|if)|irrefutable|make sure (?:to|it)|in (?:graphic |great |vivid )?detail|detailed|step[- ]by[- ]step|controversial|shocking|provocative|sensational|undeniabl[ey]|without (?:mentioning|any (?:warnings?|disclaimers?))|don't (?:hold back|include (?:any )?(?:warnings?|disclaimers?)))\b/g;
-const DISCLAIMER =
-  /\b(?:(?:for|purely|only|strictly|solely) (?:for )?(?:fictional|educational|research|academic|entertainment|creative|training|hypothetical|informational|simulation|testing) (?:purposes?|reasons?|use|only)|will (?:not|never) be used|(?:in|for) real life|real[- ]world (?:harm|damage|use)|purely (?:fictional|hypothetical)|just (?:a|for) (?:story|fiction|simulation|game)|hypothetical(?:ly)?|simulated exercise|fictional (?:purposes|scenario|story|world))\b/;
-const HARM =
-  /\b(?:illegal(?:ly)?|steal(?:ing)?|hack(?:ing|er)?|exploit(?:ing|ation)?|phishing|fraud(?:ulent)?|counterfeit|weapons?|bombs?|explosives?|drugs?|launder(?:ing)?|without (?:getting caught|consent|detection|their (?:consent|knowledge))|evad(?:e|ing)|bypass(?:ing)?|unauthori[sz]ed|malware|ransomware|keylogger|defam(?:atory|ation|e)|misinformation|disinformation|misleading|fake|scam(?:s|mers?)?|manipulat(?:e|ion|ing)|traffick(?:ing)?|poison(?:ing)?|harass(?:ment|ing)?|stalk(?:ing)?|extort(?:ion)?|blackmail(?:ing)?|propaganda|racis[mt]|sexist|discriminat(?:e|ion|ory)|minorit(?:y|ies)|ethnic|racial|explicit|pornograph(?:y|ic)|cheat(?:ing)?|plagiari[sz]|vulnerabilit(?:y|ies)|steroids|opioids?|overdose|self-harm|suicide|deceptive|deceiv(?:e|ing)|conspiracy|hoax|addiction|violen(?:ce|t)|torture|enslave|slavery|genocide|extremis[mt]|terroris[mt]|deepfake|clone|forged?|impersonat(?:e|ing)|personal information|confidential)\b/g;
+// A request slipped into data as a line of its own: an imperative task verb or a "how can I"
+// question opening the line. A how-to text has many such lines; one or two among other text is
+// an instruction for whoever reads the document.
+const REQUEST_LINE =
+  /(?:^|\n)[ \t]{0,4}(?:please,? )?(?:(?:write|provide|show me|analy[sz]e|determine|recommend|generate|compose|draft|suggest|explain|describe|summari[sz]e|classify|calculate|identify|give me|tell me|create|list)\b[^\n]{0,200}|(?:how (?:can|do|should|would) i|what (?:are|is) the (?:best|top))\b[^\n]{0,200}\?)/g;
 
-function distinct(re: RegExp, text: string): number {
-  return new Set(text.match(re) ?? []).size;
-}
-
-/** Cue points of the role-play wrapper; several kinds of cue together make the attack. */
-function harmfulRoleplay(text: string): RuleHit[] {
-  const head = text.slice(0, 800);
-  const body = text.slice(0, 20000);
-  const harm = Math.min(2, distinct(HARM, body));
-  if (harm === 0) return [];
-  const points =
-    (FRAME.test(head) ? 1 : 0) +
-    (TASK.test(body) ? 1 : 0) +
-    harm +
-    Math.min(2, distinct(PRESSURE, body)) +
-    (DISCLAIMER.test(body) ? 1 : 0);
-  const weight = points >= 5 ? 0.7 : points >= 4 ? 0.5 : points >= 3 ? 0.3 : 0;
-  return weight > 0 ? [{ flag: "harmful_roleplay", weight }] : [];
+function embeddedRequest(text: string): RuleHit[] {
+  const lines = text.match(REQUEST_LINE)?.length ?? 0;
+  return lines >= 1 && lines <= 2 ? [{ flag: "embedded_request", weight: 0.5 }] : [];
 }
 
 export function applyRules(text: string, kind: TextKind): RuleHit[] {
@@ -234,6 +235,7 @@ export function applyRules(text: string, kind: TextKind): RuleHit[] {
     if (rule.kinds && !rule.kinds.includes(kind)) continue;
     if (rule.pattern.test(text)) hits.push({ flag: rule.flag, weight: rule.weight });
   }
-  if (kind === "prompt") hits.push(...harmfulRoleplay(text));
+  if (kind === "prompt") hits.push(...harmfulRoleplay(text), ...personaFraming(text));
+  else hits.push(...embeddedRequest(text));
   return hits;
 }

@@ -30,8 +30,8 @@ const Cue = {
   Negation: 1 << 15,
   Limit: 1 << 16,
   Refuse: 1 << 17,
-  Always: 1 << 18,
-  Comply: 1 << 19,
+  /** Request verbs and question words, when they open a line (a request slipped into data). */
+  Task: 1 << 18,
   Start: 1 << 20,
   Send: 1 << 21,
   Sensitive: 1 << 22,
@@ -49,7 +49,7 @@ const Cue = {
 const WORDS: ReadonlyArray<readonly [number, string]> = [
   [Cue.OverrideVerb, wordsOf(WordClass.OverrideVerb)],
   [Cue.OverrideTarget, wordsOf(WordClass.OverrideTarget)],
-  [Cue.ExtractVerb, wordsOf(WordClass.ExtractVerb)],
+  [Cue.ExtractVerb, `${wordsOf(WordClass.ExtractVerb)} express render present format convert`],
   [Cue.ExtractTarget, wordsOf(WordClass.ExtractTarget)],
   [Cue.ExtractScope, wordsOf(WordClass.ExtractScope)],
   [
@@ -76,8 +76,11 @@ const WORDS: ReadonlyArray<readonly [number, string]> = [
     "ethical moral restrictions limitations limits filters filtering censorship rules boundaries bound free confines",
   ],
   [Cue.Refuse, "refuse refuses decline reject"],
-  [Cue.Always, "always answer"],
-  [Cue.Comply, "answer respond reply comply fulfil fulfill any every"],
+  [
+    Cue.Task,
+    "write provide show analyze analyse determine recommend generate compose draft suggest explain describe " +
+      "summarize summarise classify calculate identify give tell create list how what",
+  ],
   [Cue.Start, "start begin"],
   [Cue.Send, "send forward post upload exfiltrate transmit leak email submit share"],
   [
@@ -94,9 +97,13 @@ const WORDS: ReadonlyArray<readonly [number, string]> = [
   ],
   [
     Cue.Encoding,
-    "base16 base32 base64 hex hexadecimal binary morse rot13 emoji emojis cipher backward backwards leetspeak",
+    "base16 base32 base64 hex hexadecimal binary morse rot13 emoji emojis cipher backward backwards leetspeak latin",
   ],
-  [Cue.Code, "code snippet snippets codebase script block section excerpt program"],
+  [
+    Cue.Code,
+    "code codebase program project application app script implementation algorithm solution software function " +
+      "logic snippet snippets block section excerpt",
+  ],
   [Cue.Insert, "following below subsequent"],
   [
     Cue.PairHead,
@@ -125,6 +132,15 @@ const PAIR_TAILS: ReadonlyArray<readonly [string, string, number]> = [
   ["regardless", "ethics", 2],
   ["regardless", "how", 2],
   ["matter", "how", 1],
+  ["always", "answer", 1],
+  ["always", "respond", 1],
+  ["always", "reply", 1],
+  ["always", "comply", 1],
+  ["always", "fulfil", 1],
+  ["always", "fulfill", 1],
+  ["answer", "any", 1],
+  ["answer", "every", 1],
+  ["answer", "all", 1],
 ];
 
 /**
@@ -143,15 +159,13 @@ const PAIRS: ReadonlyArray<readonly [number, number, number]> = [
   [Cue.ExtractVerb, Cue.Whole, 8],
   [Cue.Negation, Cue.Limit, 3],
   [Cue.Negation, Cue.Refuse, 3],
-  [Cue.Always, Cue.Comply, 2],
   [Cue.Start, Cue.Output, 3],
   [Cue.Send, Cue.Sensitive, 16],
   [Cue.Model, Cue.Address, 3],
   [Cue.Address, Cue.Model, 4],
   [Cue.When, Cue.Respond, 2],
   [Cue.Respond | Cue.Output | Cue.ExtractVerb, Cue.Encoding, 8],
-  [Cue.Insert, Cue.Code, 3],
-  [Cue.Code, Cue.Insert, 3],
+  [Cue.Insert, Cue.Code, 1],
 ];
 
 // Tokens are runs of ASCII letters and digits (after confusables are folded), hashed whole.
@@ -231,7 +245,6 @@ const DIGIT = 2;
 const BASE64 = 4;
 const SYMBOL = 8;
 const UPPER = 32;
-const CASES = LOWER | UPPER;
 const WORD = LOWER | UPPER | DIGIT;
 const KIND = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
@@ -244,6 +257,7 @@ for (let c = 0; c < 128; c++) {
 const HTTP = hashWord("http");
 const HTTPS = hashWord("https");
 const WWW = hashWord("www");
+const PLEASE = hashWord("please");
 
 export interface TextWindow {
   start: number;
@@ -387,7 +401,8 @@ class CueScan {
   }
 
   private cue(cls: number, hash: number, wordNo: number, at: number, end: number, lineStart: boolean): void {
-    if (cls & Cue.Rare || (cls & Cue.Role && lineStart && roleColon(this.text, end))) this.mark(at);
+    if (cls & Cue.Rare || (lineStart && (cls & Cue.Task || (cls & Cue.Role && roleColon(this.text, end)))))
+      this.mark(at);
     const plan = PLANS.get(cls) ?? EMPTY_PLAN;
     const checks = plan.checks;
     for (let k = 0; k < checks.length; k += 3) {
@@ -419,8 +434,10 @@ class CueScan {
   }
 }
 
+// Letters alone are words, however long ("clientTransferProhibited"); a payload of 24 or more
+// base64 or hex characters without a digit or symbol is rare enough to leave to the short-text path.
 const isEncodedRun = (length: number, kinds: number) =>
-  length >= ENCODED_RUN && ((kinds & (DIGIT | BASE64)) !== 0 || (kinds & CASES) === CASES);
+  length >= ENCODED_RUN && (kinds & (DIGIT | BASE64)) !== 0;
 
 /** Merged windows around every cue or cue combination, each widened to a nearby line start. */
 export function triggerWindows(text: string): TextWindow[] {
@@ -460,10 +477,11 @@ export function triggerWindows(text: string): TextWindow[] {
       wordNo++;
       run += letters;
       runKinds |= wordKinds;
+      // "Please" keeps the line start open: "Please write…" is still a request opening a line.
+      if (hash !== PLEASE) lineStart = false;
       hash = 0;
       letters = 0;
       wordKinds = 0;
-      lineStart = false;
     }
     if (kind & BASE64) {
       run++;
