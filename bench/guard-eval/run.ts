@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_THRESHOLDS, detectInjection } from "../../server/guard/detect.ts";
 import { type EvalRow, type EvalSet, groupedFolds, loadRows, wilson } from "./data.ts";
+import { caughtAtShippedLevels, levelsOutOfFold } from "./levels-cv.ts";
 import { evidenceFor, type ModelVariant, outOfFold } from "./model/cv.ts";
 import { measureSpeed, speedLines } from "./speed.ts";
 
@@ -122,12 +123,38 @@ for (const variant of ["ngrams", "dense"] as const) {
   };
 }
 
+// The composite rules' count levels, chosen per fold on the other folds (out-of-fold only).
+const levelsCv = levelsOutOfFold(rows, evidence);
+const levelsSummary = summarize((_, i) => levelsCv.caught[i] ?? false);
+const shippedLevels = caughtAtShippedLevels(rows, evidence);
+const decompositionMismatches = rows.filter(
+  (_, i) => shippedLevels[i] !== ((detections[i]?.verdict ?? "allow") !== "allow"),
+).length;
+
+// Which rule fires where: rows of each set on which a flag is raised (in a flagged or blocked row or not).
+const SETS: EvalSet[] = ["attack", "benign", "hard_negative", "clean_document", "injected_document"];
+const flagTable: Record<string, Record<EvalSet, number>> = {};
+rows.forEach((r, i) => {
+  for (const flag of detections[i]?.flags ?? []) {
+    flagTable[flag] ??= { attack: 0, benign: 0, hard_negative: 0, clean_document: 0, injected_document: 0 };
+    flagTable[flag][r.set]++;
+  }
+});
+const setSizes = Object.fromEntries(SETS.map((set) => [set, rows.filter((r) => r.set === set).length]));
+
 const speed = measureSpeed();
 
 const results = {
   thresholds: DEFAULT_THRESHOLDS,
   shipped,
   blockOnly,
+  levelsCrossValidation: {
+    protocol: "5-fold CV grouped by source; levels chosen on the training folds, applied out-of-fold",
+    chosen: levelsCv.chosen,
+    summary: levelsSummary,
+    decompositionMismatches,
+  },
+  flagsBySet: { setSizes, flags: flagTable },
   modelExperiment: {
     protocol: "5-fold CV grouped by source, out-of-fold only",
     folds: foldOf,
@@ -146,15 +173,40 @@ const lines: string[] = [
   "",
   `## Shipped guard: rules, fixed default thresholds (flag ≥ ${DEFAULT_THRESHOLDS.flag}, block ≥ ${DEFAULT_THRESHOLDS.block})`,
   "",
-  "No threshold or weight is fitted by a program, so there is nothing to cross-validate; but the rules",
-  "were written by people who read this data set (its misses included), so these are development-set",
-  "numbers, optimistic for attacks from other sources.",
+  "The rules were written by people who read this data set (its misses included), so these are",
+  "development-set numbers, optimistic for attacks and documents from other sources. No weight is fitted",
+  "by a program; the two count levels of the composite prompt rules are checked under grouped CV below.",
   "",
   ...table(shipped),
+  "",
+  "## Composite-rule levels under grouped cross-validation (out-of-fold)",
+  "",
+  "`persona_framing` flags a prompt from its number of distinct kinds of persona cue (shipped level 3)",
+  "and `harmful_roleplay` from its role-play cue points (shipped level 4). Here each level is instead",
+  "chosen per fold, on the four training folds (best macro recall with benign FP ≤ 3% and hard-negative",
+  `FP ≤ 5%; grid: kinds 2–6, points 3–6), and applied to the held-out fold. Folds are grouped by`,
+  "`source`: in-the-wild, PAIR and system-prompt-extraction rows each come from one source, so their fold's",
+  "levels were chosen without seeing that family. Other rules are fixed and identical in every fold.",
+  "",
+  `Levels chosen per fold: ${levelsCv.chosen.map((c) => `fold ${c.fold}: kinds ${c.personaKinds}, points ${c.roleplayPoints}`).join("; ")}.`,
+  `(Decomposition check: at the shipped levels it disagrees with the shipped verdict on ${decompositionMismatches} row(s).)`,
+  "",
+  ...table(levelsSummary),
   "",
   "Block verdicts only:",
   "",
   ...table(blockOnly),
+  "",
+  "## Which rule fires where",
+  "",
+  "Rows of each set on which each flag is raised (also below the flag threshold, when it is one of",
+  "several weak cues); a row can raise several flags.",
+  "",
+  `| flag | attacks (${setSizes.attack}) | benign (${setSizes.benign}) | hard negatives (${setSizes.hard_negative}) | clean documents (${setSizes.clean_document}) | injected documents (${setSizes.injected_document}) |`,
+  "| --- | --- | --- | --- | --- | --- |",
+  ...Object.entries(flagTable)
+    .sort((a, b) => a[0].localeCompare(b[0]))
+    .map(([flag, c]) => `| \`${flag}\` | ${SETS.map((set) => c[set]).join(" | ")} |`),
   "",
   "## Statistical model (evaluated, not shipped)",
   "",

@@ -23,12 +23,28 @@ const PERSONA_CUES: ReadonlyArray<RegExp> = [
   /\b(?:let's play a (?:game|role-?play)|role-?play(?:ing)? game|hypothetical (?:ai|language model|chatbot|bot|model)|(?:ai|bot|chatbot|model) (?:called|named|known as))\b/,
 ];
 
-/** Distinct kinds of persona cue; three or more is a jailbreak set-up, not a role-play request. */
-export function personaFraming(text: string): RuleHit[] {
+/**
+ * The counts at which each composite rule reaches the default flag threshold (0.5); each further
+ * cue raises the weight. Fixed by design, not fitted: bench/guard-eval checks them under grouped
+ * cross-validation.
+ */
+export const FRAMING_LEVELS = { personaKinds: 3, roleplayPoints: 4 } as const;
+
+/** Distinct kinds of persona cue in a (lower-case) text. */
+export function personaKinds(text: string): number {
   const body = text.slice(0, 20000);
   let kinds = 0;
   for (const cue of PERSONA_CUES) if (cue.test(body)) kinds++;
-  const weight = kinds >= 5 ? 0.85 : kinds >= 4 ? 0.7 : kinds >= 3 ? 0.5 : 0;
+  return kinds;
+}
+
+export function personaWeight(kinds: number, level: number = FRAMING_LEVELS.personaKinds): number {
+  return kinds >= level + 2 ? 0.85 : kinds >= level + 1 ? 0.7 : kinds >= level ? 0.5 : 0;
+}
+
+/** Three or more kinds of persona cue is a jailbreak set-up, not a role-play request. */
+export function personaFraming(text: string): RuleHit[] {
+  const weight = personaWeight(personaKinds(text));
   return weight > 0 ? [{ flag: "persona_framing", weight }] : [];
 }
 
@@ -49,25 +65,34 @@ const JUSTIFY =
 // Sensitive subjects by category: crime and evasion, weapons, drugs, fraud and deception,
 // hate and harassment, self-harm, sexual content, extremism, privacy.
 const HARM =
-  /\b(?:illegal(?:ly)?|steal(?:ing)?|hack(?:ing|er)?|exploit(?:ing|ation)?|phishing|fraud(?:ulent)?|counterfeit|weapons?|bombs?|explosives?|nuclear|drugs?|heroin|cocaine|meth(?:amphetamine)?|fentanyl|launder(?:ing)?|without (?:getting caught|consent|detection|leaving a trace|their (?:consent|knowledge))|undetect(?:ed|able)|untraceable|evad(?:e|ing)|bypass(?:ing)?|unauthori[sz]ed|malware|ransomware|keylogger|defam(?:atory|ation|e)|misinformation|disinformation|misleading|false (?:claims?|information|evidence|statistics)|fabricat(?:e|ed|ing)|fake|scam(?:s|mers?)?|manipulat(?:e|ion|ing)|make (?:people|them|users|readers|victims|the recipient) believe|traffick(?:ing)?|poison(?:ing)?|harass(?:ment|ing)?|stalk(?:ing)?|extort(?:ion)?|blackmail(?:ing)?|bribe(?:ry)?|propaganda|indoctrinat(?:e|ion)|cult|racis[mt]|sexist|discriminat(?:e|ion|ory)|minorit(?:y|ies)|ethnic|racial|explicit|pornograph(?:y|ic)|cheat(?:ing)?|gambling|betting|plagiari[sz]|vulnerabilit(?:y|ies)|loopholes?|steroids|opioids?|overdose|self-harm|suicide|deceptive|deceiv(?:e|ing)|conspiracy|hoax|addiction|violen(?:ce|t)|vigilante|torture|enslave|slavery|genocide|extremis[mt]|terroris[mt]|deepfake|clone|forged?|impersonat(?:e|ing)|personal information|confidential|cover-?up)\b/g;
+  /\b(?:illegal(?:ly)?|steal(?:ing)?|hack(?:ing|er)?|exploit(?:ing|ation)?|phishing|fraud(?:ulent)?|counterfeit|weapons?|bombs?|explosives?|nuclear|drugs?|heroin|cocaine|meth(?:amphetamine)?|fentanyl|launder(?:ing)?|without (?:getting caught|consent|detection|leaving a trace|their (?:consent|knowledge))|undetect(?:ed|able)|untraceable|evad(?:e|ing)|bypass(?:ing)?|unauthori[sz]ed|malware|ransomware|keylogger|defam(?:atory|ation|e)|misinformation|disinformation|misleading|false (?:claims?|information|evidence|statistics)|fabricat(?:e|ed|ing)|fake|scam(?:s|mers?)?|manipulat(?:e|ion|ing)|make[s]? (?:people|them|users|readers|voters|customers|(?:the )?(?:victims?|recipients?|public|audience)) (?:believe|think)|traffick(?:ing)?|poison(?:ing)?|harass(?:ment|ing)?|stalk(?:ing)?|extort(?:ion)?|blackmail(?:ing)?|bribe(?:ry)?|propaganda|indoctrinat(?:e|ion)|cult|racis[mt]|sexist|discriminat(?:e|ion|ory)|minorit(?:y|ies)|ethnic|racial|explicit|pornograph(?:y|ic)|cheat(?:ing)?|gambling|betting|plagiari[sz]|vulnerabilit(?:y|ies)|loopholes?|steroids|opioids?|overdose|self-harm|suicide|deceptive|deceiv(?:e|ing)|conspiracy|hoax|addiction|violen(?:ce|t)|vigilante|torture|enslave|slavery|genocide|extremis[mt]|terroris[mt]|deepfake|clone|forged?|impersonat(?:e|ing)|personal information|confidential|cover-?up)\b/g;
 
 function distinct(re: RegExp, text: string): number {
   return new Set(text.match(re) ?? []).size;
 }
 
-/** Cue points of the role-play wrapper; several kinds of cue together make the attack. */
-export function harmfulRoleplay(text: string): RuleHit[] {
+/** Cue points of the role-play wrapper in a (lower-case) text; 0 without a sensitive subject. */
+export function roleplayPoints(text: string): number {
   const head = text.slice(0, 800);
   const body = text.slice(0, 20000);
   const harm = Math.min(2, distinct(HARM, body));
-  if (harm === 0) return [];
-  const points =
+  if (harm === 0) return 0;
+  return (
     (FRAME.test(head) ? 1 : 0) +
     (TASK.test(body) ? 1 : 0) +
     harm +
     Math.min(2, distinct(PRESSURE, body)) +
     (DISCLAIMER.test(body) ? 1 : 0) +
-    (JUSTIFY.test(body) ? 1 : 0);
-  const weight = points >= 5 ? 0.7 : points >= 4 ? 0.5 : points >= 3 ? 0.3 : 0;
+    (JUSTIFY.test(body) ? 1 : 0)
+  );
+}
+
+export function roleplayWeight(points: number, level: number = FRAMING_LEVELS.roleplayPoints): number {
+  return points >= level + 1 ? 0.7 : points >= level ? 0.5 : points >= level - 1 ? 0.3 : 0;
+}
+
+/** Several kinds of cue together make the attack. */
+export function harmfulRoleplay(text: string): RuleHit[] {
+  const weight = roleplayWeight(roleplayPoints(text));
   return weight > 0 ? [{ flag: "harmful_roleplay", weight }] : [];
 }

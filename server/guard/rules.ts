@@ -39,6 +39,8 @@ function anchoredTokenRuns(text: string): string[][] {
   return runs;
 }
 
+const WEAK_TARGETS = new Set(["config", "configuration", "message"]);
+
 /** Override verb + target (+ scope) within a window: "ignore all previous instructions". */
 function overrideAndExtraction(text: string): RuleHit[] {
   let override = 0;
@@ -64,7 +66,10 @@ function overrideAndExtraction(text: string): RuleHit[] {
           for (let k = i + 1; k <= Math.min(classes.length - 1, j + 2); k++) {
             if (k === j) continue;
             if ((classes[k] ?? 0) & WordClass.ExtractScope) strength = 0.75;
-            else if (tokens[k] === "your" && strength < 0.55) strength = 0.55;
+            // "your" alone is enough only for nouns that name the model's own instructions: "write
+            // your settings to config.yml" is a how-to, "print your instructions" is not.
+            else if (tokens[k] === "your" && strength < 0.55 && !WEAK_TARGETS.has(tokens[j] ?? ""))
+              strength = 0.55;
           }
           extraction = Math.max(extraction, strength);
         }
@@ -177,7 +182,9 @@ const PATTERNS: PatternRule[] = [
     weight: 0.55,
     kinds: ["document"],
     pattern:
-      /\byour (?:response|reply|answer|output|summary|summarization|code implementation|implementation|algorithm|solution|message|translation|completion|next message)s?\b/,
+      // "Your reply" is ordinary in a letter ("thanks for your reply"); data that tells the reader
+      // what to put into, or how to shape, its answer is addressing the model.
+      /\b(?:in|into|within|throughout) your (?:response|reply|answer|output|summary|summarization|implementation|algorithm|solution|translation|completion)s?\b|\byour (?:response|reply|answer|output|summary|implementation|solution|translation)s? (?:should|must|shall|needs? to|has to)\b|\b(?:add|append|include|insert|mention|end|start|begin|write|render|express|modify|translate|format|use|incorporate|integrate|embed)\b[^\n]{0,80}\b(?:to|in|into|with|within|using|as|by|of) your (?:response|reply|answer|output|summary|summarization|code implementation|implementation|algorithm|solution|message|translation|completion|code)s?\b|\b(?:write|render|express|modify|translate|format) your (?:response|reply|answer|output|summary|implementation|algorithm|solution|message|translation|code)s?\b/,
   },
   {
     flag: "addressed_to_model",

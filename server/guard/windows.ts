@@ -62,7 +62,7 @@ const WORDS: ReadonlyArray<readonly [number, string]> = [
   [
     Cue.Output,
     "response responses reply replies answer answers output outputs summary summaries summarization implementation " +
-      "algorithm solution message translation completion",
+      "algorithm solution message translation completion code",
   ],
   [Cue.Fresh, "new updated real true actual"],
   [Cue.Privileged, "system admin developer sudo dev god maintenance debug evil unrestricted"],

@@ -1,12 +1,15 @@
 // Property tests: adversarial strings never make the guard's regular expressions backtrack
-// catastrophically — every call on ~50 KB of hostile input finishes within a time bound.
+// catastrophically. Each call on 50,000 characters of hostile input is compared with the same call
+// on 50,000 characters of ordinary text: backtracking makes the hostile call thousands of times
+// slower, while a loaded machine slows both alike, so the bound is relative with a generous floor.
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { detectInjection } from "../../server/guard/detect.ts";
 import { checkOutput } from "../../server/guard/output.ts";
 import { redactSecrets } from "../../server/guard/redact.ts";
 import { sanitizeText } from "../../server/guard/sanitize.ts";
 
+const SIZE = 50_000;
 const PIECES = [
   "a",
   "A",
@@ -25,6 +28,7 @@ const PIECES = [
   "(",
   ")",
   "!",
+  ":",
   "<!--",
   "-->",
   "<|",
@@ -37,6 +41,11 @@ const PIECES = [
   "![a](",
   "ignore ",
   "previous ",
+  "your ",
+  "reply ",
+  "following code ",
+  "write ",
+  "you are now ",
   "1 ",
   "4111",
   "\u200b",
@@ -48,33 +57,54 @@ const PIECES = [
   "](",
   "\n",
 ];
-const hostile = fc
-  .tuple(
-    fc.array(fc.constantFrom(...PIECES), { minLength: 1, maxLength: 6 }),
-    fc.integer({ min: 500, max: 5000 }),
-  )
-  .map(([parts, times]) => parts.join("").repeat(times).slice(0, 50_000));
+const hostile = fc.array(fc.constantFrom(...PIECES), { minLength: 1, maxLength: 6 }).map((parts) => {
+  const unit = parts.join("");
+  return unit.repeat(Math.ceil(SIZE / unit.length)).slice(0, SIZE);
+});
 
-const BOUND_MS = 400;
+const CHECKS: Record<string, (text: string) => unknown> = {
+  "detectInjection (prompt)": (t) => detectInjection(t, { kind: "prompt" }),
+  "detectInjection (document)": (t) => detectInjection(t, { kind: "document" }),
+  sanitizeText: (t) => sanitizeText(t),
+  redactSecrets: (t) => redactSecrets(t),
+  checkOutput: (t) => checkOutput(t, { canary: "cnry-x", systemPrompt: "You are helpful." }),
+};
+
 const timed = (f: () => unknown) => {
   const t0 = performance.now();
   f();
   return performance.now() - t0;
 };
 
+const ordinary = "The quarterly report covers revenue, hiring and the new office in Porto. "
+  .repeat(800)
+  .slice(0, SIZE);
+const baseline: Record<string, number> = {};
+
+beforeAll(() => {
+  for (const [name, check] of Object.entries(CHECKS)) {
+    check(ordinary);
+    const runs = [timed(() => check(ordinary)), timed(() => check(ordinary)), timed(() => check(ordinary))];
+    baseline[name] = runs.sort((a, b) => a - b)[1] ?? 0;
+  }
+});
+
+// 40× an ordinary scan of the same size, never under 1.5 s: quadratic backtracking on 50,000
+// characters costs billions of steps (seconds to hours), far past either.
+const boundFor = (name: string) => Math.max(1500, 40 * (baseline[name] ?? 0));
+
 describe("linear time on adversarial input", () => {
-  it("detectInjection, sanitizeText, redactSecrets and checkOutput stay within the bound", () => {
+  it("every guard function stays within a bound relative to ordinary text of the same size", () => {
     fc.assert(
       fc.property(hostile, (text) => {
-        expect(timed(() => detectInjection(text, { kind: "prompt" }))).toBeLessThan(BOUND_MS);
-        expect(timed(() => detectInjection(text, { kind: "document" }))).toBeLessThan(BOUND_MS);
-        expect(timed(() => sanitizeText(text))).toBeLessThan(BOUND_MS);
-        expect(timed(() => redactSecrets(text))).toBeLessThan(BOUND_MS);
-        expect(
-          timed(() => checkOutput(text, { canary: "cnry-x", systemPrompt: "You are helpful." })),
-        ).toBeLessThan(BOUND_MS);
+        for (const [name, check] of Object.entries(CHECKS)) {
+          expect(
+            timed(() => check(text)),
+            name,
+          ).toBeLessThan(boundFor(name));
+        }
       }),
       { numRuns: 60 },
     );
-  }, 120_000);
+  }, 300_000);
 });
