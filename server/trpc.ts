@@ -16,7 +16,7 @@ import { authenticate, describeCredential } from "./auth/authenticate.ts";
 import type { Principal } from "./auth/principal.ts";
 import { missingScopes, type Scope } from "./auth/scopes.ts";
 import type { Context } from "./context.ts";
-import { unavailable, withDatabase } from "./db-errors.ts";
+import { unavailable } from "./db-errors.ts";
 import { clientClosed, fail, isUnauthenticatedRefusal, reasonOf, ScopegateError } from "./errors.ts";
 import { newCallId } from "./ids.ts";
 import type { ModelUsage } from "./model/provider.ts";
@@ -181,11 +181,10 @@ async function commitFinal(
   if (reason && isUnauthenticatedRefusal(reason) && !ctx.flood.recordIndividually(record)) return;
   try {
     const settlement = call.settlement;
-    await withDatabase(() =>
-      settlement
-        ? ctx.audit.appendWith([record], settlement.lockIds, settlement.run)
-        : ctx.audit.append(record),
-    );
+    // The writer bounds each commit by the database deadline (queue time excluded).
+    await (settlement
+      ? ctx.audit.appendWith([record], settlement.lockIds, settlement.run)
+      : ctx.audit.append(record));
   } catch (cause) {
     // No response is released without its final record: fail closed.
     ctx.logger.error("audit write failed", { requestId: ctx.request.requestId, callId: call.callId, cause });

@@ -5,8 +5,10 @@
 // spooled to disk and replayed.
 import { createHmac, randomBytes } from "node:crypto";
 import { desc, eq, inArray } from "drizzle-orm";
-import { apiKeys, auditLog, type Database, type NewAuditRow } from "../../db/index.ts";
+import { auditLog, type Database, keyLimits, type NewAuditRow } from "../../db/index.ts";
 import type { VersionedSecret } from "../config.ts";
+import { unavailable, withDatabase } from "../db-errors.ts";
+import { ScopegateError } from "../errors.ts";
 import { redactSecrets } from "../guard/redact.ts";
 import type { Logger } from "../logger.ts";
 import type { CheckpointKind, CheckpointSink } from "./checkpoint.ts";
@@ -29,7 +31,7 @@ export interface AuditWriterOptions {
 
 interface Pending {
   records: AuditRecord[];
-  /** api_keys rows the work charges; locked up front in id order so batches cannot deadlock. */
+  /** key_limits rows the work charges; locked up front in id order so batches cannot deadlock. */
   lockKeyIds: readonly string[];
   work: InTransaction<unknown> | undefined;
   resolve: (value: unknown) => void;
@@ -51,6 +53,7 @@ export function newWriterId(): string {
 const MAX_TEXT = 4096;
 const MAX_BATCH = 500;
 const MAX_WORK_PER_BATCH = 32;
+const MAX_QUEUED = 20_000;
 // Rows per INSERT statement: 28 columns each stays far below Postgres' 65,535 parameters.
 const MAX_ROWS_PER_INSERT = 1000;
 
@@ -110,6 +113,11 @@ export class AuditWriter {
    */
   appendWith<T>(records: AuditRecord[], lockKeyIds: readonly string[], work: InTransaction<T>): Promise<T> {
     return this.enqueue(records, lockKeyIds, work) as Promise<T>;
+  }
+
+  /** Callers waiting for their records to commit (a metric). */
+  get queueDepth(): number {
+    return this.queue.length;
   }
 
   /** Waits for everything queued so far, and for checkpoints in flight (shutdown, tests). */
@@ -174,6 +182,8 @@ export class AuditWriter {
     lockKeyIds: readonly string[],
     work: InTransaction<unknown> | undefined,
   ): Promise<unknown> {
+    // No unbounded queueing: past this many waiting callers, refuse rather than fall behind.
+    if (this.queue.length >= MAX_QUEUED) return Promise.reject(unavailable());
     return new Promise((resolve, reject) => {
       this.queue.push({ records, lockKeyIds, work, resolve, reject });
       if (!this.flushing) this.flushing = this.flushLoop();
@@ -213,39 +223,47 @@ export class AuditWriter {
     let seq = this.seq;
     let head = this.head;
     try {
-      await this.db.transaction(async (tx) => {
-        if (this.resync) ({ seq, head } = await this.committedHead(tx, seq, head));
-        results.clear();
-        const rows: NewAuditRow[] = [];
-        const lockIds = [...new Set(batch.flatMap((item) => item.lockKeyIds))].sort();
-        if (lockIds.length > 0) {
-          await tx
-            .select({ id: apiKeys.id })
-            .from(apiKeys)
-            .where(inArray(apiKeys.id, lockIds))
-            .orderBy(apiKeys.id)
-            .for("update");
-        }
-        for (const item of batch) {
-          if (item.work) {
-            const result = await runStep(tx, item.work);
-            results.set(item, result);
-            if (result instanceof Declined || result instanceof StepFailed) continue;
+      // The deadline covers this transaction, not the time a caller waited in the queue: a busy
+      // but healthy database delays callers, an unreachable one fails them within the deadline.
+      await withDatabase(() =>
+        this.db.transaction(async (tx) => {
+          if (this.resync) ({ seq, head } = await this.committedHead(tx, seq, head));
+          results.clear();
+          const rows: NewAuditRow[] = [];
+          const lockIds = [...new Set(batch.flatMap((item) => item.lockKeyIds))].sort();
+          if (lockIds.length > 0) {
+            await tx
+              .select({ id: keyLimits.id })
+              .from(keyLimits)
+              .where(inArray(keyLimits.id, lockIds))
+              .orderBy(keyLimits.id)
+              .for("update");
           }
-          for (const record of item.records) {
-            seq += 1;
-            const row = this.chain(record, seq, head);
-            head = row.hash;
-            rows.push(row);
+          for (const item of batch) {
+            if (item.work) {
+              const result = await runStep(tx, item.work);
+              results.set(item, result);
+              if (result instanceof Declined || result instanceof StepFailed) continue;
+            }
+            for (const record of item.records) {
+              seq += 1;
+              const row = this.chain(record, seq, head);
+              head = row.hash;
+              rows.push(row);
+            }
           }
-        }
-        for (let i = 0; i < rows.length; i += MAX_ROWS_PER_INSERT) {
-          await tx.insert(auditLog).values(rows.slice(i, i + MAX_ROWS_PER_INSERT));
-        }
-      });
+          for (let i = 0; i < rows.length; i += MAX_ROWS_PER_INSERT) {
+            await tx.insert(auditLog).values(rows.slice(i, i + MAX_ROWS_PER_INSERT));
+          }
+        }),
+      );
     } catch (error) {
       this.resync = true;
       for (const item of batch) item.reject(error);
+      // Everyone still queued would wait for the same dead database: fail them closed now.
+      if (error instanceof ScopegateError && error.reason === "unavailable") {
+        for (const item of this.queue.splice(0)) item.reject(error);
+      }
       return;
     }
     const written = seq - this.seq;

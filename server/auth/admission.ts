@@ -5,7 +5,6 @@
 import type { AuditRecord } from "../audit/record.ts";
 import { Declined } from "../audit/writer.ts";
 import type { Context } from "../context.ts";
-import { withDatabase } from "../db-errors.ts";
 import { fail } from "../errors.ts";
 import { utcDay } from "../limits/gcra.ts";
 import { chargeCall, chargePenalty, type LimitRefusal, settleTokens } from "../limits/metering.ts";
@@ -23,12 +22,11 @@ export async function admit(
 ): Promise<void> {
   const now = ctx.clock.now();
   const limitIds = principal.limitIds;
-  const outcome = await withDatabase(() =>
-    ctx.audit.appendWith([admittedRecord], limitIds, async (tx) => {
-      const refusal = await chargeCall(tx, limitIds, { now, reserveTokens });
-      return refusal ? new Declined(refusal) : null;
-    }),
-  );
+  // The writer bounds the commit by the database deadline and fails closed.
+  const outcome = await ctx.audit.appendWith([admittedRecord], limitIds, async (tx) => {
+    const refusal = await chargeCall(tx, limitIds, { now, reserveTokens });
+    return refusal ? new Declined(refusal) : null;
+  });
   if (outcome instanceof Declined) refuse(outcome.value);
   if (principal.kind === "key") ctx.lastUsed.touch(principal.keyId, now);
 
@@ -51,6 +49,8 @@ function refuse(refusal: LimitRefusal): never {
     fail("UNAUTHORIZED", "usage_exhausted", "This API key has no uses left.");
   }
   const message =
-    refusal.reason === "rate_limited" ? "Rate limit reached for this key." : "The key's daily token budget is used up.";
+    refusal.reason === "rate_limited"
+      ? "Rate limit reached for this key."
+      : "The key's daily token budget is used up.";
   fail("TOO_MANY_REQUESTS", refusal.reason, message, { retryAfterMs: refusal.retryAfterMs });
 }

@@ -52,11 +52,7 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 async function findKey(ctx: Context, keyId: string): Promise<KeyRecord | null> {
-  const cached = ctx.keyCache.get(keyId);
-  if (cached) return cached;
-  const record = await withDatabase(() => loadKeyRecord(ctx.database, keyId));
-  if (record) ctx.keyCache.set(keyId, record);
-  return record;
+  return ctx.keyCache.getOrLoad(keyId, () => withDatabase(() => loadKeyRecord(ctx.database, keyId)));
 }
 
 /** Refuses a failed attempt; repeated failures from one address are slowed, then throttled. */

@@ -122,8 +122,12 @@ interface Entry {
 
 export class KeyCache {
   private entries = new Map<string, Entry>();
+  /** Loads in flight, so a burst of calls with one cold key costs one query, not one each. */
+  private loading = new Map<string, Promise<KeyRecord | null>>();
   hits = 0;
   misses = 0;
+  /** Bumped by every invalidation, so a load that raced a change is not cached. */
+  private generation = 0;
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
@@ -138,6 +142,25 @@ export class KeyCache {
     return null;
   }
 
+  /** The cached record, or one load shared by every concurrent caller asking for this key. */
+  async getOrLoad(keyId: string, load: () => Promise<KeyRecord | null>): Promise<KeyRecord | null> {
+    const cached = this.get(keyId);
+    if (cached) return cached;
+    let pending = this.loading.get(keyId);
+    if (!pending) {
+      const generation = this.generation;
+      pending = load().then((record) => {
+        // A change notified while loading may predate what was read: do not cache it then.
+        if (record && generation === this.generation) this.set(keyId, record);
+        return record;
+      });
+      this.loading.set(keyId, pending);
+      const forget = () => this.loading.delete(keyId);
+      pending.then(forget, forget);
+    }
+    return pending;
+  }
+
   set(keyId: string, record: KeyRecord): void {
     if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
     this.entries.set(keyId, { record, loadedAt: this.now() });
@@ -145,6 +168,8 @@ export class KeyCache {
 
   /** Drops the key and every cached key that descends from it or shares its limits. */
   invalidate(keyId: string): void {
+    this.generation += 1;
+    this.loading.clear();
     for (const [id, entry] of this.entries) {
       const { key, ancestors } = entry.record;
       if (id === keyId || key.limitId === keyId || ancestors.some((a) => a.id === keyId))
@@ -153,6 +178,8 @@ export class KeyCache {
   }
 
   clear(): void {
+    this.generation += 1;
+    this.loading.clear();
     this.entries.clear();
   }
 }

@@ -143,26 +143,24 @@ export async function createKey(ctx: Context, actor: Principal, callId: string, 
   const expiresAt = expiryAfter(ctx.clock.now(), input.ttlSeconds);
   let created: { keyId: string; plaintext: string } | undefined;
   const event = eventRecord(call, "create", { scopes, expiresAt: expiresAt?.toISOString() ?? null });
-  await withDatabase(() =>
-    ctx.audit.appendWith([event], [], async (tx) => {
-      created = await insertKey(tx, call, {
-        env: input.env,
-        name: input.name,
-        owner: input.owner ?? actor.owner,
-        scopes,
-        expiresAt,
-        endUser: input.endUser ?? null,
-        parentId: null,
-        rotatedFromId: null,
-        limits: {
-          rpm: input.rpm ?? null,
-          dailyTokens: input.dailyTokens ?? null,
-          maxUses: input.maxUses ?? null,
-        },
-      });
-      Object.assign(event.details ?? {}, { targetKeyId: created.keyId });
-    }),
-  );
+  await ctx.audit.appendWith([event], [], async (tx) => {
+    created = await insertKey(tx, call, {
+      env: input.env,
+      name: input.name,
+      owner: input.owner ?? actor.owner,
+      scopes,
+      expiresAt,
+      endUser: input.endUser ?? null,
+      parentId: null,
+      rotatedFromId: null,
+      limits: {
+        rpm: input.rpm ?? null,
+        dailyTokens: input.dailyTokens ?? null,
+        maxUses: input.maxUses ?? null,
+      },
+    });
+    Object.assign(event.details ?? {}, { targetKeyId: created.keyId });
+  });
   if (!created) throw new Error("key was not created");
   return {
     keyId: created.keyId,
@@ -233,14 +231,12 @@ async function change<T>(
   keyId: string,
   work: (tx: Database) => Promise<T | Refusal>,
 ) {
-  const result = await withDatabase(() =>
-    call.ctx.audit.appendWith([event], [], async (tx) => {
-      const outcome = await work(tx);
-      if (isRefusal(outcome)) return new Declined(outcome);
-      await notifyKeyChanged(tx, keyId);
-      return outcome;
-    }),
-  );
+  const result = await call.ctx.audit.appendWith([event], [], async (tx) => {
+    const outcome = await work(tx);
+    if (isRefusal(outcome)) return new Declined(outcome);
+    await notifyKeyChanged(tx, keyId);
+    return outcome;
+  });
   if (result instanceof Declined) {
     const refusal = result.value as Refusal;
     fail(refusal.code, refusal.reason, refusal.message, refusal.details);
