@@ -1,7 +1,7 @@
 // The model-backed procedures: summarizeDoc, chat and chatStream. Each screens the caller's
 // text (a blocked prompt never reaches the model), spotlights documents as data under a fresh
 // boundary, offers only the tools the key may use, and checks the output before it leaves.
-import { inArray, sql } from "drizzle-orm";
+import { and, eq, or, sql } from "drizzle-orm";
 import { z } from "zod";
 import { documents } from "../../db/index.ts";
 import { startChatStream } from "../ai/chat-stream.ts";
@@ -78,17 +78,12 @@ async function loadDocuments(ctx: Context, refs: readonly DocumentRef[]) {
 async function reserveFor(ctx: Context, text: string, refs: readonly DocumentRef[]): Promise<number> {
   let documentChars = 0;
   if (refs.length > 0) {
-    // Scopes were checked before admission, so only held sources are measured.
+    // Addressed by source and id, like every read: only documents in held sources are measured.
     const [row] = await withDatabase(() =>
       ctx.database.db
         .select({ chars: sql<number>`coalesce(sum(length(${documents.body})), 0)::int` })
         .from(documents)
-        .where(
-          inArray(
-            documents.id,
-            refs.map((r) => r.id),
-          ),
-        ),
+        .where(or(...refs.map((r) => and(eq(documents.source, r.source), eq(documents.id, r.id))))),
     );
     documentChars = Number(row?.chars ?? 0);
   }
