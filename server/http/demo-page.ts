@@ -72,6 +72,7 @@ export async function createDemoPage(services: Services, options: DemoPageOption
     ["/index.html", html],
     ["/app.js", { type: "text/javascript; charset=utf-8", body: await bundleScript() }],
     ["/app.css", { type: "text/css; charset=utf-8", body: readFileSync(`${DEMO_SOURCES}styles.css`) }],
+    ["/favicon.svg", { type: "image/svg+xml", body: readFileSync(`${DEMO_SOURCES}favicon.svg`) }],
   ]);
   const demoKeyPath = options.demoKeyPath ?? null;
 

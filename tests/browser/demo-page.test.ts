@@ -90,10 +90,17 @@ describe.skipIf(!hasBrowser)("demo page in chromium", () => {
     server = await startTestServer(services(), { extraRoutes: demoPage.handle });
     page = await context.newPage();
     problems = [];
-    // Any CSP violation, script error or request off the server fails the test.
+    // Any CSP violation, script error, failed page asset or request off the server fails the
+    // test. Refused API calls (/trpc, /demo-key) are expected in some scenarios; the browser
+    // logs each as "Failed to load resource", checked by status below instead.
     page.on("console", (message) => {
-      if (message.type() === "error" && !message.text().includes("status of 4"))
+      if (message.type() === "error" && !message.text().startsWith("Failed to load resource"))
         problems.push(message.text());
+    });
+    page.on("response", (response) => {
+      const path = new URL(response.url()).pathname;
+      if (response.status() >= 400 && !path.startsWith("/trpc/") && path !== "/demo-key")
+        problems.push(`${response.status()} for ${path}`);
     });
     page.on("pageerror", (error) => problems.push(error.message));
     page.on("request", (request) => {

@@ -68,6 +68,7 @@ describe("demo page assets", () => {
     ["/", "text/html"],
     ["/app.js", "text/javascript"],
     ["/app.css", "text/css"],
+    ["/favicon.svg", "image/svg+xml"],
   ])("serves %s as %s with the strict headers", async (path, type) => {
     const server = await pageServer(null);
     const response = await fetch(`${server.url}${path}`);
