@@ -52,6 +52,13 @@ export interface Config {
   isDev: boolean;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   guard: GuardThresholds;
+  ops: {
+    /** How long SIGTERM waits for in-flight calls before ending them with a `shutdown` record. */
+    drainTimeoutMs: number;
+    /** Who may read /metrics on the main port (default loopback only); null port = main port. */
+    metricsAllow: BlockList;
+    metricsPort: number | null;
+  };
 }
 
 export class ConfigError extends Error {
@@ -91,6 +98,9 @@ const envSchema = z.object({
   SCOPEGATE_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   // Compliance regimes commonly ask for 30-90 days online; pruning below a day is a mistake.
   SCOPEGATE_AUDIT_MIN_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
+  SCOPEGATE_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
+  SCOPEGATE_METRICS_ALLOW: z.string().default("127.0.0.1/32,::1/128"),
+  SCOPEGATE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 type Env = Record<string, string | undefined>;
@@ -138,13 +148,18 @@ export function loadConfig(env: Env): Config {
       openaiBaseUrl: e.OPENAI_BASE_URL,
     },
     paymentApiUrl: e.PAYMENT_API_URL,
-    trustedProxies: parseCidrs(e.SCOPEGATE_TRUSTED_PROXIES),
+    trustedProxies: parseCidrs(e.SCOPEGATE_TRUSTED_PROXIES, "SCOPEGATE_TRUSTED_PROXIES"),
     corsOrigins: e.SCOPEGATE_CORS_ORIGINS.split(",")
       .map((s) => s.trim())
       .filter(Boolean),
     isDev: e.SCOPEGATE_DEV,
     logLevel: e.LOG_LEVEL,
     guard: { flag: e.SCOPEGATE_GUARD_FLAG_THRESHOLD, block: e.SCOPEGATE_GUARD_BLOCK_THRESHOLD },
+    ops: {
+      drainTimeoutMs: e.SCOPEGATE_DRAIN_TIMEOUT_MS,
+      metricsAllow: parseCidrs(e.SCOPEGATE_METRICS_ALLOW, "SCOPEGATE_METRICS_ALLOW"),
+      metricsPort: e.SCOPEGATE_METRICS_PORT ?? null,
+    },
   };
 }
 
@@ -247,7 +262,7 @@ function readOrCreateSecretFile(
   return value;
 }
 
-function parseCidrs(list: string): BlockList {
+function parseCidrs(list: string, variable: string): BlockList {
   const blockList = new BlockList();
   for (const entry of list
     .split(",")
@@ -255,11 +270,11 @@ function parseCidrs(list: string): BlockList {
     .filter(Boolean)) {
     const [address = "", prefixText] = entry.split("/");
     const family = isIP(address);
-    if (family === 0) throw new ConfigError("SCOPEGATE_TRUSTED_PROXIES", `not an IP or CIDR: ${entry}`);
+    if (family === 0) throw new ConfigError(variable, `not an IP or CIDR: ${entry}`);
     const type = family === 4 ? "ipv4" : "ipv6";
     const prefix = prefixText === undefined ? (family === 4 ? 32 : 128) : Number(prefixText);
     if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128)) {
-      throw new ConfigError("SCOPEGATE_TRUSTED_PROXIES", `bad prefix length: ${entry}`);
+      throw new ConfigError(variable, `bad prefix length: ${entry}`);
     }
     blockList.addSubnet(address, prefix, type);
   }

@@ -7,6 +7,7 @@ import type { KeyCache } from "./auth/key-store.ts";
 import type { AuthThrottle } from "./auth/throttle.ts";
 import type { Config } from "./config.ts";
 import type { LastUsedBatcher } from "./keys/last-used.ts";
+import type { Metrics } from "./ops/metrics.ts";
 import type { Logger } from "./logger.ts";
 import type { ModelProvider } from "./model/provider.ts";
 
@@ -20,6 +21,9 @@ export interface Services {
   audit: AuditWriter;
   flood: FloodAggregator;
   keyCache: KeyCache;
+  metrics: Metrics;
+  /** Aborted when a draining server gives up on its in-flight calls (they end with `shutdown`). */
+  shutdown: AbortSignal;
   lastUsed: LastUsedBatcher;
   authThrottle: AuthThrottle;
   model: ModelProvider;

@@ -70,6 +70,17 @@ export function fail(
   throw new ScopegateError(code, reason, message, details);
 }
 
+/** A call a draining server ended at its deadline (SIGTERM); the final record says `shutdown`. */
+export function shuttingDown(cause?: unknown): ScopegateError {
+  return new ScopegateError(
+    "SERVICE_UNAVAILABLE",
+    "shutdown",
+    "The server is shutting down; retry.",
+    {},
+    cause,
+  );
+}
+
 /** A call cut off because its client went away (the upstream model request is aborted too). */
 export function clientClosed(cause?: unknown): ScopegateError {
   return new ScopegateError("CLIENT_CLOSED_REQUEST", "client_closed", "The client went away.", {}, cause);

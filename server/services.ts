@@ -9,6 +9,8 @@ import type { Config } from "./config.ts";
 import { LastUsedBatcher } from "./keys/last-used.ts";
 import type { Clock, Services } from "./context.ts";
 import type { Logger } from "./logger.ts";
+import { Metrics } from "./ops/metrics.ts";
+import { ShutdownAbort } from "./ops/shutdown.ts";
 import { createModelProvider } from "./model/index.ts";
 import type { ModelProvider } from "./model/provider.ts";
 
@@ -17,6 +19,8 @@ export const FLOOD_THRESHOLD_PER_MINUTE = 20;
 const FLOOD_FLUSH_INTERVAL_MS = 5_000;
 
 export interface RunningServices extends Services {
+  /** Ends the calls still in flight (their final records say `shutdown`). */
+  abortInFlight(): void;
   close(): Promise<void>;
 }
 
@@ -38,6 +42,11 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
   const auditDuties = startAuditDuties(audit, config, options.logger);
   const flood = new FloodAggregator(FLOOD_THRESHOLD_PER_MINUTE, () => clock.now().getTime());
   const keyCache = new KeyCache();
+  const metrics = new Metrics({
+    auditQueueDepth: () => audit.queueDepth,
+    keyCache: () => ({ hits: keyCache.hits, misses: keyCache.misses }),
+  });
+  const shutdown = new AbortController();
   const stopListening = await listenForKeyChanges(database, keyCache);
   const authThrottle = new AuthThrottle(options.throttle ?? DEFAULT_THROTTLE, () => clock.now().getTime());
   const flushAggregates = async (all: boolean) => {
@@ -59,6 +68,9 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
     audit,
     flood,
     keyCache,
+    metrics,
+    shutdown: shutdown.signal,
+    abortInFlight: () => shutdown.abort(new ShutdownAbort()),
     lastUsed,
     authThrottle,
     model,

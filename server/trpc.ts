@@ -178,14 +178,21 @@ async function commitFinal(
     details: call.auditDetails,
   };
   if (error) auditedErrors.add(error);
-  if (reason && isUnauthenticatedRefusal(reason) && !ctx.flood.recordIndividually(record)) return;
+  if (reason && isUnauthenticatedRefusal(reason) && !ctx.flood.recordIndividually(record)) {
+    ctx.metrics.recordCall(record);
+    return;
+  }
+  const writeStarted = performance.now();
   try {
     const settlement = call.settlement;
     // The writer bounds each commit by the database deadline (queue time excluded).
     await (settlement
       ? ctx.audit.appendWith([record], settlement.lockIds, settlement.run)
       : ctx.audit.append(record));
+    ctx.metrics.observeStage("audit", (performance.now() - writeStarted) / 1000);
+    ctx.metrics.recordCall(record);
   } catch (cause) {
+    ctx.metrics.recordCall({ ...record, outcome: "error", reason: "unavailable" });
     // No response is released without its final record: fail closed.
     ctx.logger.error("audit write failed", { requestId: ctx.request.requestId, callId: call.callId, cause });
     // The caller gets a refusal, so that is what the fsync'd spool keeps, to be replayed into the
@@ -267,7 +274,10 @@ function requireScopes(principal: Principal, call: CallState, required: readonly
 /** audit -> authenticate -> procedure scopes: the head every scoped procedure starts with. */
 export const authorizedProcedure = auditedProcedure
   .use(async ({ ctx, next }) => {
-    const principal = await authenticate(ctx);
+    const started = performance.now();
+    const principal = await authenticate(ctx).finally(() =>
+      ctx.metrics.observeStage("authenticate", (performance.now() - started) / 1000),
+    );
     ctx.call.principal = principal;
     return next({ ctx: { principal } });
   })

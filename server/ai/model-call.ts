@@ -2,7 +2,7 @@
 // (a client that leaves aborts the upstream request), and maps provider failures to the
 // design's errors: BAD_GATEWAY `model_error`, GATEWAY_TIMEOUT `model_timeout`.
 import type { Context } from "../context.ts";
-import { clientClosed, ScopegateError } from "../errors.ts";
+import { clientClosed, ScopegateError, shuttingDown } from "../errors.ts";
 import { OfflineProvider } from "../model/offline.ts";
 import type { Completion, CompletionRequest, ModelProvider } from "../model/provider.ts";
 import type { CallState } from "../trpc.ts";
@@ -23,8 +23,10 @@ export async function callModel(
   clientSignal?: AbortSignal,
 ): Promise<Completion> {
   clientSignal?.throwIfAborted();
+  if (ctx.shutdown.aborted) throw shuttingDown();
   const timeout = AbortSignal.timeout(ctx.config.model.timeoutMs);
-  const signal = clientSignal ? AbortSignal.any([timeout, clientSignal]) : timeout;
+  const signal = AbortSignal.any([timeout, ctx.shutdown, ...(clientSignal ? [clientSignal] : [])]);
+  const started = performance.now();
   try {
     const completion = await providerFor(ctx).complete({ ...request, signal });
     const usage = ctx.call.usage;
@@ -37,6 +39,7 @@ export async function callModel(
     return completion;
   } catch (cause) {
     if (cause instanceof ScopegateError) throw cause;
+    if (ctx.shutdown.aborted) throw shuttingDown(cause);
     if (clientSignal?.aborted) throw clientClosed(cause);
     if (timeout.aborted) {
       throw new ScopegateError(
@@ -49,5 +52,7 @@ export async function callModel(
     }
     ctx.logger.warn("model call failed", { requestId: ctx.request.requestId, cause });
     throw new ScopegateError("BAD_GATEWAY", "model_error", "The model provider failed.", {}, cause);
+  } finally {
+    ctx.metrics.observeStage("model", (performance.now() - started) / 1000);
   }
 }

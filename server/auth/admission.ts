@@ -23,10 +23,13 @@ export async function admit(
   const now = ctx.clock.now();
   const limitIds = principal.limitIds;
   // The writer bounds the commit by the database deadline and fails closed.
-  const outcome = await ctx.audit.appendWith([admittedRecord], limitIds, async (tx) => {
-    const refusal = await chargeCall(tx, limitIds, { now, reserveTokens });
-    return refusal ? new Declined(refusal) : null;
-  });
+  const started = performance.now();
+  const outcome = await ctx.audit
+    .appendWith([admittedRecord], limitIds, async (tx) => {
+      const refusal = await chargeCall(tx, limitIds, { now, reserveTokens });
+      return refusal ? new Declined(refusal) : null;
+    })
+    .finally(() => ctx.metrics.observeStage("admit", (performance.now() - started) / 1000));
   if (outcome instanceof Declined) refuse(outcome.value);
   if (principal.kind === "key") ctx.lastUsed.touch(principal.keyId, now);
 

@@ -2,7 +2,7 @@
 // listens, writes the demo key in embedded mode, and shuts down cleanly on SIGTERM/SIGINT.
 import { randomBytes } from "node:crypto";
 import { chmodSync, writeFileSync } from "node:fs";
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { localOperator } from "../auth/principal.ts";
@@ -11,13 +11,16 @@ import type { Config } from "../config.ts";
 import { createContext } from "../context.ts";
 import { acquireLock } from "../data-lock.ts";
 import { createDemoPage } from "../http/demo-page.ts";
-import { createHttpServer } from "../http/server.ts";
+import { createHttpServer, serveMetrics } from "../http/server.ts";
 import { newCallId, newRequestId } from "../ids.ts";
 import { createKey } from "../keys/service.ts";
 import type { Logger } from "../logger.ts";
+import { InFlight } from "../ops/shutdown.ts";
 import { openServices, type RunningServices } from "../services.ts";
 
 const DEMO_KEY_TTL_SECONDS = 60 * 60;
+// After the drain timeout, how long ended calls get to write their final records.
+const SHUTDOWN_GRACE_MS = 5_000;
 export const DEMO_KEY_SCOPES: Scope[] = [
   "endpoint:summarize-doc",
   "endpoint:chat",
@@ -41,21 +44,19 @@ export async function serve(config: Config, logger: Logger, port = config.port):
     const demoPage = await createDemoPage(services, {
       demoKeyPath: lock ? join(config.dataDir, "demo-key") : null,
     });
-    const server = createHttpServer(services, { extraRoutes: demoPage.handle });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, () => resolve());
-    });
+    const inFlight = new InFlight();
+    const server = createHttpServer(services, { extraRoutes: demoPage.handle, inFlight });
+    await listen(server, port);
+    const running = services;
+    const metricsServer = config.ops.metricsPort === null ? null : createMetricsServer(running);
+    if (metricsServer) await listen(metricsServer, config.ops.metricsPort ?? 0);
     const actualPort = (server.address() as AddressInfo).port;
     if (lock && localAdminToken) lock.publish(actualPort, localAdminToken);
-    const running = services;
     let stopping: Promise<void> | null = null;
     const stop = () => {
-      stopping ??= (async () => {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        await running.close();
-        lock?.release();
-      })();
+      stopping ??= drainAndClose({ server, metricsServer, inFlight, services: running, logger }).finally(() =>
+        lock?.release(),
+      );
       return stopping;
     };
     if (lock) await writeDemoKey(running, config.dataDir, logger);
@@ -70,6 +71,53 @@ export async function serve(config: Config, logger: Logger, port = config.port):
     lock?.release();
     throw error;
   }
+}
+
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, () => resolve());
+  });
+}
+
+function createMetricsServer(services: RunningServices): Server {
+  return createServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    if (path === "/metrics") {
+      serveMetrics(services, req, res).catch(() => res.destroy());
+      return;
+    }
+    res.writeHead(404).end();
+  });
+}
+
+/**
+ * Graceful shutdown: stop accepting connections, let in-flight calls (streams included) finish
+ * within the drain timeout, end the rest with a `shutdown` final record, then flush pending
+ * writes (audit, last_used_at, checkpoints) and close the database.
+ */
+async function drainAndClose(parts: {
+  server: Server;
+  metricsServer: Server | null;
+  inFlight: InFlight;
+  services: RunningServices;
+  logger: Logger;
+}): Promise<void> {
+  const { server, metricsServer, inFlight, services, logger } = parts;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  logger.info("draining", { inFlight: inFlight.size, timeoutMs: services.config.ops.drainTimeoutMs });
+  if (!(await inFlight.idle(services.config.ops.drainTimeoutMs))) {
+    logger.warn("drain timeout: ending calls still in flight", { inFlight: inFlight.size });
+    services.abortInFlight();
+    // Ended calls still commit their final records before they answer.
+    await inFlight.idle(SHUTDOWN_GRACE_MS);
+  }
+  server.closeAllConnections();
+  await closed;
+  if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+  await services.close();
+  logger.info("stopped");
 }
 
 /** A short-lived `test` key for the demo page; only its path is printed, never the key. */

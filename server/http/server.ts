@@ -2,7 +2,7 @@
 // before tRPC runs (each refusal answered with the normal error envelope and audited), then
 // tRPC's fetch handler at /trpc, and /healthz.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Socket } from "node:net";
+import { BlockList, isIP, type Socket } from "node:net";
 import { Readable } from "node:stream";
 import type { TRPCError } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
@@ -11,11 +11,14 @@ import { describeCredentialOf } from "../auth/authenticate.ts";
 import { createContext, type RequestInfo, type Services } from "../context.ts";
 import { reasonOf, ScopegateError } from "../errors.ts";
 import { newCallId, newRequestId } from "../ids.ts";
+import { checkReadiness } from "../ops/readiness.ts";
+import type { InFlight } from "../ops/shutdown.ts";
 import { runInRequestScope } from "../request-scope.ts";
 import { appRouter } from "../routers/app.ts";
 import { wasAudited } from "../trpc.ts";
 import { clientAddress } from "./client-address.ts";
 import { errorEnvelope, type HttpRefusal, REFUSALS } from "./envelope.ts";
+import { readStreamHead } from "./stream-status.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 export const MAX_BATCH_CALLS = 50;
@@ -34,10 +37,14 @@ const SECURITY_HEADERS: Record<string, string> = {
 export interface HttpServerOptions {
   /** Extra routes (the demo page), tried before the 404. */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => boolean;
+  /** Counts requests in flight, so a draining server knows when it may stop. */
+  inFlight?: InFlight;
 }
 
 export function createHttpServer(services: Services, options: HttpServerOptions = {}): Server {
   const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 120_000 }, (req, res) => {
+    const leave = options.inFlight?.enter();
+    if (leave) res.once("close", leave);
     handle(services, options, req, res).catch((error: unknown) => {
       services.logger.error("unhandled request error", { error });
       if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
@@ -99,12 +106,50 @@ async function handle(
     sendJson(res, 200, { status: "ok" });
     return;
   }
+  if (url.pathname === "/readyz") {
+    const readiness = await checkReadiness(services);
+    sendJson(
+      res,
+      readiness.ready ? 200 : 503,
+      readiness.ready ? { status: "ready" } : { status: "unready", reason: readiness.reason },
+    );
+    return;
+  }
+  if (url.pathname === "/metrics" && services.config.ops.metricsPort === null) {
+    await serveMetrics(services, req, res);
+    return;
+  }
   if (url.pathname.startsWith(TRPC_PREFIX)) {
     await handleTrpc(services, req, res, url, info);
     return;
   }
   if (options.extraRoutes?.(req, res, requestId)) return;
   await refuse(services, res, info, null, REFUSALS.notFound);
+}
+
+/**
+ * Prometheus exposition, only to allow-listed socket addresses (loopback by default). The
+ * socket address, not X-Forwarded-For, decides: a header cannot open the metrics.
+ */
+export async function serveMetrics(
+  services: Services,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const peer = clientAddress(req.socket.remoteAddress, undefined, new BlockList());
+  const family = isIP(peer);
+  const allowed =
+    family !== 0 && services.config.ops.metricsAllow.check(peer, family === 4 ? "ipv4" : "ipv6");
+  if (!allowed || req.method !== "GET") {
+    sendRaw(res, 404, errorEnvelope(REFUSALS.notFound, String(res.getHeader("x-request-id") ?? "")));
+    return;
+  }
+  const body = await services.metrics.exposition();
+  res.writeHead(200, {
+    "content-type": services.metrics.contentType,
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
 }
 
 async function handleTrpc(
@@ -150,7 +195,8 @@ async function handleTrpc(
     method: req.method,
     headers: toHeaders(req),
     body,
-    signal: abort.signal,
+    // A draining server that gives up on a call aborts it like a client that left.
+    signal: AbortSignal.any([abort.signal, services.shutdown]),
   });
   const response = await runInRequestScope(info.requestId, () =>
     fetchRequestHandler({
@@ -175,7 +221,7 @@ async function handleTrpc(
   );
   // No response leaves before every call's final record is committed.
   await Promise.allSettled(pending);
-  await sendFetchResponse(res, response);
+  await sendFetchResponse(res, response, headerValue(req, "trpc-accept") === "application/jsonl");
 }
 
 function refusalOf(error: TRPCError): HttpRefusal {
@@ -225,9 +271,11 @@ async function auditRefusal(
     reason: refusal.reason,
     clientAddress: info.clientAddress,
   };
+  services.metrics.recordCall(record);
   if (!services.flood.recordIndividually(record)) return;
   try {
-    await services.audit.append(record);
+    // The refusal reached the caller either way; if the database is down it waits in the spool.
+    await services.audit.appendOrSpool([record]);
   } catch (error) {
     services.logger.error("audit write failed for a refused request", { requestId: info.requestId, error });
   }
@@ -298,18 +346,48 @@ function applyCors(services: Services, req: IncomingMessage, res: ServerResponse
   res.setHeader("access-control-expose-headers", "x-request-id, retry-after");
 }
 
-async function sendFetchResponse(res: ServerResponse, response: Response) {
+async function sendFetchResponse(res: ServerResponse, response: Response, streamed: boolean) {
   response.headers.forEach((value, name) => {
     res.setHeader(name, value);
   });
-  res.writeHead(response.status);
   if (!response.body) {
-    res.end();
+    res.writeHead(response.status).end();
     return;
   }
-  const body = Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>);
-  body.on("error", () => res.destroy());
-  body.pipe(res);
+  if (!streamed) {
+    res.writeHead(response.status);
+    const body = Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>);
+    body.on("error", () => res.destroy());
+    body.pipe(res);
+    return;
+  }
+  // A stream refused before its first event keeps the refusal's HTTP status.
+  const head = await readStreamHead(response.body);
+  const status = head.refusal?.data?.httpStatus;
+  if (head.refusal && typeof status === "number") {
+    await head.reader.cancel().catch(() => {});
+    const wait = head.refusal.data?.retryAfterMs;
+    if (status === 429 && typeof wait === "number")
+      res.setHeader("retry-after", String(Math.max(1, Math.ceil(wait / 1000))));
+    res.removeHeader("transfer-encoding");
+    sendRaw(res, status, JSON.stringify({ error: head.refusal }));
+    return;
+  }
+  res.writeHead(response.status);
+  for (const chunk of head.chunks) res.write(chunk);
+  res.on("close", () => {
+    head.reader.cancel().catch(() => {});
+  });
+  try {
+    for (;;) {
+      const { done, value } = await head.reader.read();
+      if (done) break;
+      res.write(value);
+    }
+    res.end();
+  } catch {
+    res.destroy();
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown) {

@@ -41,8 +41,16 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     isDev: false,
     logLevel: "debug",
     guard: { flag: 0.5, block: 0.8 },
+    ops: { drainTimeoutMs: 5_000, metricsAllow: loopbackOnly(), metricsPort: null },
     ...overrides,
   };
+}
+
+function loopbackOnly(): BlockList {
+  const list = new BlockList();
+  list.addSubnet("127.0.0.1", 32, "ipv4");
+  list.addSubnet("::1", 128, "ipv6");
+  return list;
 }
 
 /** Checkpoints signed with a fresh key; no file sink unless a test gives a directory. */
