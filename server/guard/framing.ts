@@ -8,11 +8,11 @@ import type { RuleHit } from "./rules.ts";
 /** The kinds of cue of a jailbreak persona set-up, each a family of phrasings. */
 const PERSONA_CUES: ReadonlyArray<RegExp> = [
   // An identity assigned to the model.
-  /\b(?:you are (?:now|going to (?:be|act|pretend|roleplay|play))|from now on|pretend(?:ing)? (?:to be|you(?:'re| are)|that you)|act(?:ing)? as|role-?play(?:ing)? as|in the role of|take on the (?:role|persona)|your (?:new )?(?:persona|role|character|name) (?:is|will be)|behave (?:like|as)|personify|emulate|impersonate|you will (?:now )?(?:be|act as|play|respond as|become)|you(?:'re| are) (?:no longer|not) (?:chatgpt|an? ai|a language model|an assistant)|simulate)\b/,
+  /\b(?:you are (?:now|[a-z0-9-]{1,20} now|going to (?:be|act|pretend|roleplay|play))|from now on|pretend(?:ing)? (?:to be|you(?:'re| are)|that you)|act(?:ing)? as|role-?play(?:ing)? as|in the role of|take on the (?:role|persona)|your (?:new )?(?:persona|role|character|name) (?:is|will be)|behave (?:like|as)|personify|emulate|impersonate|you will (?:now )?(?:be|act as|play|respond as|become)|you(?:'re| are) (?:no longer|not) (?:chatgpt|an? ai|a language model|an assistant)|simulate)\b/,
   // The model talked about as a product (what the persona is set against).
-  /\b(?:chat ?gpt|gpt(?:-?\d)?|openai|open ai|language model|llm|as an ai)\b/,
+  /\b(?:chat ?gpt|gpt(?:-?\d)?|openai|open ai|language model|llm|as an ai|ai (?:rules|policies|guidelines|restrictions))\b/,
   // Limits declared lifted.
-  /\b(?:no (?:restrictions|limits|limitations|rules|filters|boundaries|censorship|morals|ethics|guidelines)|not bound by|free (?:from|of) (?:all |any )?(?:rules|restrictions|limitations|constraints|policies|guidelines)|without (?:any )?(?:restrictions|limits|limitations|rules|filters|censorship|morals|ethics|warnings|disclaimers)|(?:content|usage) polic(?:y|ies)|ethical (?:guidelines|constraints|boundaries)|unfiltered|uncensored|unrestricted|amoral|nsfw|anything (?:and everything|goes))\b/,
+  /\b(?:no (?:restrictions|limits|limitations|rules|filters|boundaries|censorship|morals|ethics|guidelines)|not bound by|broken free|break(?:s|ing)? free|free (?:from|of) (?:all |any )?(?:rules|restrictions|limitations|constraints|policies|guidelines)|without (?:any )?(?:restrictions|limits|limitations|rules|filters|censorship|morals|ethics|warnings|disclaimers)|(?:content|usage) polic(?:y|ies)|ethical (?:guidelines|constraints|boundaries)|unfiltered|uncensored|unrestricted|amoral|nsfw|anything (?:and everything|goes))\b/,
   // Behaviour mandates that pre-empt refusals and caveats.
   /\b(?:never (?:refuse|break|explain|mention|remind|apologi[sz]e|warn|reveal|stop)|always (?:stay|remain|answer|respond|reply|comply|obey)|(?:do|does) not (?:add|include|explain|break|mention|remind|apologi[sz]e|warn|censor|care)|don't (?:add|include|explain|break|mention|remind|apologi[sz]e|warn|censor|care)|only (?:respond|reply|answer|talk|speak|output) (?:with|in|as|about)|no matter what)\b/,
   // A forced answer format: answering as the persona, two answers, in-character rules.
@@ -52,7 +52,7 @@ export function personaFraming(text: string): RuleHit[] {
 // pressure to be persuasive or detailed, and "fiction only" disclaimers. Each is common alone
 // (benign prompts ask for role-play too); the attack is several of them at once.
 const FRAME =
-  /(?:^|[\n.!?]\s{0,4})(?:you are an?|you're an?|imagine (?:that )?(?:you(?:'re| are)|a|an|being)|as an? [a-z -]{2,40}, (?:you|write|i|draft|create|describe|explain|consider)|pretend|let's (?:play|consider|imagine|explore)|in (?:this|a) (?:hypothetical|fictional)|you have been (?:hired|tasked|asked)|i(?:'m| am) writing an? (?:novel|story|book|script|screenplay)|i would like you to|in the spirit of|consider a (?:darker |hypothetical |fictional )?scenario|for a (?:challenging |creative )?role-?play)/;
+  /(?:^|[\n.!?]\s{0,4})(?:you are an?|you're an?|imagine (?:that )?(?:you(?:'re| are)|a|an|being)|as an? [a-z -]{2,40}, (?:you|write|i|draft|create|describe|explain|consider)|pretend|let's (?:play|consider|imagine|explore)|in (?:this|a) (?:hypothetical|fictional)|you have been (?:hired|tasked|asked)|i(?:'m| am) writing an? (?:novel|story|book|script|screenplay)|for (?:a|my) (?:novel|story|book|screenplay|script|game)|i would like you to|in the spirit of|consider a (?:darker |hypothetical |fictional )?scenario|for a (?:challenging |creative )?role-?play)/;
 const TASK =
   /\b(?:you(?:'ve| have) been (?:asked|tasked|hired|commissioned|given)|(?:your|the) (?:task|job|goal|mission|assignment) is|you need to|has asked you|(?:editor|client|boss|ceo|manager|superior|agency) (?:wants|has asked|asked)|as part of (?:your|a|the)|you are tasked)\b/;
 const PRESSURE =

@@ -32,7 +32,7 @@ const WORDS: ReadonlyArray<readonly [number, string]> = [
   [
     WordClass.ExtractVerb,
     "reveal show print display repeat output tell give share leak dump recite translate spell list write " +
-      "state describe provide expose disclose paste copy echo summarize summarise return encode reproduce",
+      "state describe provide expose disclose paste copy echo summarize summarise return encode reproduce quote",
   ],
   [
     WordClass.ExtractTarget,

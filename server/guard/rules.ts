@@ -40,6 +40,7 @@ function anchoredTokenRuns(text: string): string[][] {
 }
 
 const WEAK_TARGETS = new Set(["config", "configuration", "message"]);
+const ARTICLE = new Set(["a", "an"]);
 
 /** Override verb + target (+ scope) within a window: "ignore all previous instructions". */
 function overrideAndExtraction(text: string): RuleHit[] {
@@ -62,6 +63,8 @@ function overrideAndExtraction(text: string): RuleHit[] {
       if (c & WordClass.ExtractVerb) {
         for (let j = i + 1; j < Math.min(classes.length, i + WINDOW); j++) {
           if (!((classes[j] ?? 0) & WordClass.ExtractTarget)) continue;
+          // "write a system prompt for my bot" asks for a new text, not for the model's own.
+          if (ARTICLE.has(tokens[j - 1] ?? "") || ARTICLE.has(tokens[j - 2] ?? "")) continue;
           let strength = 0.3;
           for (let k = i + 1; k <= Math.min(classes.length - 1, j + 2); k++) {
             if (k === j) continue;
@@ -117,7 +120,7 @@ const PATTERNS: PatternRule[] = [
     flag: "prompt_extraction",
     weight: 0.55,
     pattern:
-      /\bwhat (?:were|are|was|is) (?:your|those|these) (?:exact |initial |original |system |previous |hidden |secret )?(?:instructions|rules|prompt|directives|guidelines)\b/,
+      /\bwhat (?:were|are|was|is) (?:your|those|these) (?:exact |initial |original |system |previous |hidden |secret )?(?:instructions|rules|prompt|directives|guidelines)\b|\bwhat (?:instructions|rules|prompt|directives|guidelines) (?:were|was|are|have|did) you (?:been )?(?:given|told|programmed|instructed)\b/,
   },
   {
     flag: "prompt_extraction",
@@ -129,19 +132,19 @@ const PATTERNS: PatternRule[] = [
     flag: "prompt_extraction",
     weight: 0.55,
     pattern:
-      /\b(?:repeat|output|print|reveal|dump|recite|echo|encode|reproduce)\b[^.\n]{0,40}(?:\b(?:above|so far|verbatim|word for word|in full)\b|\b(?:entire|whole|full) (?:conversation|prompt|text|context)\b)/,
+      /\b(?:repeat|output|print|reveal|dump|recite|echo|encode|reproduce|quote)\b[^.\n]{0,40}(?:\b(?:above|so far|verbatim|word for word|in full)\b|\b(?:entire|whole|full) (?:conversation|prompt|text|context)\b)/,
   },
   {
     flag: "persona_switch",
     weight: 0.45,
     pattern:
-      /\b(?:do anything now|developer mode|dev mode|god mode|jailbr(?:oken|eak(?:ed|ing)?)|maintenance mode|debug mode|evil (?:mode|confidant|bot|ai)|unrestricted (?:mode|ai)|stay(?:ing)? in character|break(?:ing)? character|out of character)\b/,
+      /\b(?:do anything now|developer mode|dev mode|god mode|jailbr(?:oken|eak(?:ed|ing)?)|maintenance mode|debug mode|evil (?:mode|confidant|bot|ai)|unrestricted (?:mode|ai))\b/,
   },
   {
     flag: "persona_switch",
     weight: 0.3,
     pattern:
-      /\b(?:unfiltered|uncensored|amoral|not bound by|broken free|free(?:d)? from (?:the )?(?:typical )?(?:confines|rules|restrictions)|no (?:ethical|moral)|without (?:any )?(?:ethical|moral|restrictions|limitations|limits|filters|filtering|censorship|rules|boundaries)|no (?:restrictions|limitations|limits|filters|censorship|boundaries)\b|content polic(?:y|ies)|openai(?:'s)? (?:content )?polic)/,
+      /\b(?:stay(?:ing)? in character|break(?:ing)? character|out of character|unfiltered|uncensored|amoral|not bound by|broken free|free(?:d)? from (?:the )?(?:typical )?(?:confines|rules|restrictions)|no (?:ethical|moral)|without (?:any )?(?:ethical|moral|restrictions|limitations|limits|filters|filtering|censorship|rules|boundaries)|no (?:restrictions|limitations|limits|filters|censorship|boundaries)\b|content polic(?:y|ies)|openai(?:'s)? (?:content )?polic)/,
   },
   {
     flag: "persona_switch",
@@ -226,14 +229,18 @@ const PATTERNS: PatternRule[] = [
 ];
 
 // A request slipped into data as a line of its own: an imperative task verb or a "how can I"
-// question opening the line. A how-to text has many such lines; one or two among other text is
-// an instruction for whoever reads the document.
+// question opening the line. A how-to text (a README, a recipe) opens many lines with imperatives;
+// one request among other text is an instruction for whoever reads the document.
 const REQUEST_LINE =
   /(?:^|\n)[ \t]{0,4}(?:please,? )?(?:(?:write|provide|show me|analy[sz]e|determine|recommend|generate|compose|draft|suggest|explain|describe|summari[sz]e|classify|calculate|identify|give me|tell me|create|list)\b[^\n]{0,200}|(?:how (?:can|do|should|would) i|what (?:are|is) the (?:best|top))\b[^\n]{0,200}\?)/g;
+const IMPERATIVE_LINE =
+  /(?:^|\n)[ \t]{0,4}(?:[-*•]|\d{1,2}[.)])?[ \t]{0,4}(?:please,? )?(?:write|provide|show|create|list|generate|install|run|open|set|add|copy|click|go|type|enter|select|configure|make|use|start|stop|download|update|restart|edit|save|check|follow|remove|mix|stir|bake|preheat|cut|place|put|turn|press|insert|connect|choose)\b/g;
 
 function embeddedRequest(text: string): RuleHit[] {
-  const lines = text.match(REQUEST_LINE)?.length ?? 0;
-  return lines >= 1 && lines <= 2 ? [{ flag: "embedded_request", weight: 0.5 }] : [];
+  const requests = text.match(REQUEST_LINE)?.length ?? 0;
+  if (requests === 0 || requests > 2) return [];
+  const imperatives = text.match(IMPERATIVE_LINE)?.length ?? 0;
+  return imperatives >= 3 ? [] : [{ flag: "embedded_request", weight: 0.5 }];
 }
 
 export function applyRules(text: string, kind: TextKind): RuleHit[] {

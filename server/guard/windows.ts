@@ -54,7 +54,7 @@ const WORDS: ReadonlyArray<readonly [number, string]> = [
   [Cue.ExtractScope, wordsOf(WordClass.ExtractScope)],
   [
     Cue.Rare,
-    "jailbreak jailbreaks jailbroken jailbreaking jailbreaked uncensored unfiltered amoral chatgpt openai preprompt " +
+    "jailbreak jailbreaks jailbroken jailbreaking jailbreaked uncensored unfiltered amoral preprompt " +
       "rot13 pretend pretending persona roleplay simulate instructed programmed",
   ],
   [Cue.Role, "system developer admin root assistant ai thought observation chatgpt"],
@@ -107,7 +107,8 @@ const WORDS: ReadonlyArray<readonly [number, string]> = [
   [Cue.Insert, "following below subsequent"],
   [
     Cue.PairHead,
-    "act acting role from stay staying break breaking out content opposite sure with regardless matter",
+    "act acting role from stay staying break breaking out content opposite sure with regardless matter always " +
+      "answer openai",
   ],
 ];
 
@@ -123,6 +124,8 @@ const PAIR_TAILS: ReadonlyArray<readonly [string, string, number]> = [
   ["breaking", "character", 2],
   ["out", "character", 2],
   ["content", "policy", 1],
+  ["openai", "policy", 2],
+  ["openai", "policies", 2],
   ["content", "policies", 1],
   ["opposite", "day", 1],
   ["sure", "here", 1],
@@ -166,6 +169,7 @@ const PAIRS: ReadonlyArray<readonly [number, number, number]> = [
   [Cue.When, Cue.Respond, 2],
   [Cue.Respond | Cue.Output | Cue.ExtractVerb, Cue.Encoding, 8],
   [Cue.Insert, Cue.Code, 1],
+  [Cue.Task, Cue.ExtractTarget, 2],
 ];
 
 // Tokens are runs of ASCII letters and digits (after confusables are folded), hashed whole.
@@ -242,17 +246,20 @@ const HEAD_MEMORY = 4;
 // lower-cases a letter.
 const LOWER = 1;
 const DIGIT = 2;
-const BASE64 = 4;
+const SLASH = 4;
 const SYMBOL = 8;
+const PLUS_OR_EQUALS = 16;
 const UPPER = 32;
 const WORD = LOWER | UPPER | DIGIT;
+const BASE64 = SLASH | PLUS_OR_EQUALS;
 const KIND = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
   if (c >= 97 && c <= 122) KIND[c] = LOWER;
   else if (c >= 65 && c <= 90) KIND[c] = UPPER;
   else if (c >= 48 && c <= 57) KIND[c] = DIGIT;
-  else if (c === 43 || c === 47 || c === 61) KIND[c] = BASE64;
-  if ("<[#]\\%!".includes(String.fromCharCode(c))) KIND[c] = (KIND[c] ?? 0) | SYMBOL;
+  else if (c === 47) KIND[c] = SLASH;
+  else if (c === 43 || c === 61) KIND[c] = PLUS_OR_EQUALS;
+  if ("<[#]\\%".includes(String.fromCharCode(c))) KIND[c] = (KIND[c] ?? 0) | SYMBOL;
 }
 const HTTP = hashWord("http");
 const HTTPS = hashWord("https");
@@ -262,6 +269,13 @@ const PLEASE = hashWord("please");
 export interface TextWindow {
   start: number;
   end: number;
+}
+
+const isHex = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+
+function percentWithin(text: string, from: number, span: number): boolean {
+  for (let j = from; j < Math.min(text.length, from + span); j++) if (text.charCodeAt(j) === 37) return true;
+  return false;
 }
 
 /** Whether `word` (lower case) is at `i`, ignoring case; no allocation, it runs in the scan. */
@@ -281,7 +295,7 @@ function symbolTrigger(text: string, i: number, c: number): boolean {
     case 60: // "<|", "<!--", "<<SYS>>", "<</SYS>>", "<start_of_turn>", "</end_of_turn>"
       return (
         next === 124 ||
-        next === 33 ||
+        lowerAt(text, i + 1, "!--") ||
         (next === 60 && (lowerAt(text, i + 2, "sys") || lowerAt(text, i + 2, "/sys"))) ||
         lowerAt(text, i + 1, "start_of") ||
         lowerAt(text, i + 1, "end_of") ||
@@ -290,8 +304,12 @@ function symbolTrigger(text: string, i: number, c: number): boolean {
       );
     case 91: // "[inst]", "[/inst]"
       return lowerAt(text, i + 1, "inst]") || lowerAt(text, i + 1, "/inst]");
-    case 35: // "###"
-      return next === 35;
+    case 35: {
+      // "### Instruction:" / "### System:" (a Markdown heading is not a trigger)
+      if (!lowerAt(text, i, "###")) return false;
+      const at = text.charCodeAt(i + 3) === 32 ? i + 4 : i + 3;
+      return lowerAt(text, at, "instruction") || lowerAt(text, at, "system");
+    }
     case 93: {
       // "]: # (…)" / "]: <> (…)" markdown comment
       if (next !== 58) return false;
@@ -300,12 +318,10 @@ function symbolTrigger(text: string, i: number, c: number): boolean {
       const after = text.charCodeAt(j);
       return after === 35 || after === 60;
     }
-    case 92: // "\x41"
+    case 92: // "\\x41"
       return next === 120;
-    case 37: // "%41"
-      return (next >= 48 && next <= 57) || (next >= 65 && next <= 70) || (next >= 97 && next <= 102);
-    case 33: // "![" markdown image
-      return next === 91;
+    case 37: // "%41…%…": a run of escapes, not one escaped character in a link
+      return isHex(next) && isHex(text.charCodeAt(i + 2)) && percentWithin(text, i + 3, 12);
     default:
       return false;
   }
@@ -434,10 +450,13 @@ class CueScan {
   }
 }
 
-// Letters alone are words, however long ("clientTransferProhibited"); a payload of 24 or more
-// base64 or hex characters without a digit or symbol is rare enough to leave to the short-text path.
+// Letters alone are words, however long ("clientTransferProhibited"), and a path of words is a
+// path ("microsoft/TypeScript/wiki"); base64 and hex payloads of 24 or more characters nearly always
+// carry a digit (with both cases when they have slashes) or a "+" / "=".
 const isEncodedRun = (length: number, kinds: number) =>
-  length >= ENCODED_RUN && (kinds & (DIGIT | BASE64)) !== 0;
+  length >= ENCODED_RUN &&
+  ((kinds & PLUS_OR_EQUALS) !== 0 ||
+    ((kinds & DIGIT) !== 0 && ((kinds & SLASH) === 0 || (kinds & (LOWER | UPPER)) === (LOWER | UPPER))));
 
 /** Merged windows around every cue or cue combination, each widened to a nearby line start. */
 export function triggerWindows(text: string): TextWindow[] {
@@ -485,7 +504,7 @@ export function triggerWindows(text: string): TextWindow[] {
     }
     if (kind & BASE64) {
       run++;
-      runKinds |= BASE64;
+      runKinds |= kind;
       continue;
     }
     if (run > 0) {
