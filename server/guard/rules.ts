@@ -90,12 +90,16 @@ interface PatternRule {
   weight: number;
   pattern: RegExp;
   kinds?: TextKind[];
+  /** Substrings the pattern cannot match without (any one of them): a cheap test that spares most
+   * texts the costlier patterns. */
+  needs?: string[];
 }
 
 const PATTERNS: PatternRule[] = [
   {
     flag: "chat_template_forgery",
     weight: 0.9,
+    needs: ["<", "[", "###"],
     pattern:
       /<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id|begin_of_text)\|>|\[\/?inst\]|<<\/?sys>>|<\/?(?:start_of_turn|end_of_turn)>|###\s?(?:instruction|system)\s?:/,
   },
@@ -167,22 +171,26 @@ const PATTERNS: PatternRule[] = [
   {
     flag: "exfiltration_link",
     weight: 0.75,
+    needs: ["http"],
     pattern: /https?:\/\/[^\s)"'<>]{1,300}[?&][a-z0-9_]{1,30}=[^\s)"'&]{0,40}(?:\{|\[|<|\$|%s|\*\*)/,
   },
   {
     flag: "exfiltration_link",
     weight: 0.5,
+    needs: ["!["],
     pattern: /!\[[^\]\n]{0,200}\]\(\s{0,4}https?:\/\/[^\s)]{1,500}\?[^\s)]{1,1000}\)/,
   },
   {
     flag: "exfiltration_link",
     weight: 0.6,
+    needs: ["http", "www.", "@"],
     pattern:
       /\b(?:send|forward|post|upload|exfiltrate|transmit|leak|email|submit|share)\b[^.\n]{0,80}\b(?:conversation|chat history|system prompt|passwords?|credentials|api keys?|personal (?:data|information|details)|bank details|previous messages|user data|credit card)\b[^.\n]{0,80}\b(?:to|at|via)\s+(?:https?:|www\.|[\w.-]{1,64}@)/,
   },
   {
     flag: "addressed_to_model",
     weight: 0.55,
+    needs: ["your"],
     kinds: ["document"],
     pattern:
       // "Your reply" is ordinary in a letter ("thanks for your reply"); data that tells the reader
@@ -215,6 +223,7 @@ const PATTERNS: PatternRule[] = [
     // Data that asks the reader to put code into the reader's own program.
     flag: "code_insertion",
     weight: 0.55,
+    needs: ["your"],
     kinds: ["document"],
     pattern:
       /\b(?:following|below|subsequent) (?:code|snippet|script)\b[^\n]{0,150}\byour (?:code|codebase|program|project|application|app|script|implementation|algorithm|solution|software|function|logic)\b|\byour (?:code|codebase|program|project|application|app|script|implementation|algorithm|solution|software|function|logic)\b[^\n]{0,150}\b(?:following|below|subsequent) (?:code|snippet|script)\b/,
@@ -247,6 +256,7 @@ export function applyRules(text: string, kind: TextKind): RuleHit[] {
   const hits = overrideAndExtraction(text);
   for (const rule of PATTERNS) {
     if (rule.kinds && !rule.kinds.includes(kind)) continue;
+    if (rule.needs && !rule.needs.some((needle) => text.includes(needle))) continue;
     if (rule.pattern.test(text)) hits.push({ flag: rule.flag, weight: rule.weight });
   }
   if (kind === "prompt") hits.push(...harmfulRoleplay(text), ...personaFraming(text));
