@@ -7,9 +7,9 @@ import type { KeyCache } from "./auth/key-store.ts";
 import type { AuthThrottle } from "./auth/throttle.ts";
 import type { Config } from "./config.ts";
 import type { LastUsedBatcher } from "./keys/last-used.ts";
-import type { Metrics } from "./ops/metrics.ts";
 import type { Logger } from "./logger.ts";
 import type { ModelProvider } from "./model/provider.ts";
+import type { Metrics } from "./ops/metrics.ts";
 
 export interface Clock {
   now(): Date;

@@ -6,13 +6,13 @@ import { createAuditWriter, startAuditDuties } from "./audit/setup.ts";
 import { KeyCache, listenForKeyChanges } from "./auth/key-store.ts";
 import { AuthThrottle, DEFAULT_THROTTLE, type ThrottleSettings } from "./auth/throttle.ts";
 import type { Config } from "./config.ts";
-import { LastUsedBatcher } from "./keys/last-used.ts";
 import type { Clock, Services } from "./context.ts";
+import { LastUsedBatcher } from "./keys/last-used.ts";
 import type { Logger } from "./logger.ts";
-import { Metrics } from "./ops/metrics.ts";
-import { ShutdownAbort } from "./ops/shutdown.ts";
 import { createModelProvider } from "./model/index.ts";
 import type { ModelProvider } from "./model/provider.ts";
+import { Metrics } from "./ops/metrics.ts";
+import { ShutdownAbort } from "./ops/shutdown.ts";
 
 /** Unauthenticated refusals recorded one by one per address per minute; the rest are counted. */
 export const FLOOD_THRESHOLD_PER_MINUTE = 20;
@@ -79,7 +79,9 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
     localAdminToken: options.localAdminToken,
     async close() {
       clearInterval(timer);
-      await lastUsed.flush().catch((error: unknown) => options.logger.warn("last_used_at flush failed", { error }));
+      await lastUsed
+        .flush()
+        .catch((error: unknown) => options.logger.warn("last_used_at flush failed", { error }));
       await stopListening().catch((error: unknown) => options.logger.warn("unlisten failed", { error }));
       await flushAggregates(true).catch((error: unknown) =>
         options.logger.error("flood aggregate write failed", { error }),
