@@ -184,6 +184,9 @@ async function commitFinal(
   }
   const writeStarted = performance.now();
   try {
+    // The call already waited out the database deadline (or was refused for it): a second wait
+    // for its final record would break the 3 s bound, so the record goes straight to the spool.
+    if (reason === "unavailable") throw error;
     const settlement = call.settlement;
     // The writer bounds each commit by the database deadline (queue time excluded).
     await (settlement
