@@ -3,11 +3,14 @@
 // keeps the right to prune.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDatabase, migrateDatabase } from "../../db/index.ts";
+import { createDatabase } from "../../db/index.ts";
 import { parseVersionedSecret } from "../../server/config.ts";
 import { createLogger } from "../../server/logger.ts";
 import { openServices, type RunningServices } from "../../server/services.ts";
@@ -46,16 +49,18 @@ describe.skipIf(!baseUrl)("least-privilege database roles", () => {
 
   beforeAll(async () => {
     databaseUrl = await createScratchDatabase(baseUrl as string);
-    const migrator = await createDatabase({ kind: "postgres", url: databaseUrl, maxConnections: 1 });
-    await migrateDatabase(migrator);
-    await migrator.close();
     admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
-    // The documented command, as a superuser: `scopegate db roles --apply`.
-    await promisify(execFile)(
-      process.execPath,
-      [BIN, "db", "roles", "--owner-role", roles.owner, "--app-role", roles.app, "--apply"],
-      { env: { ...process.env, ...sharedSecrets(), DATABASE_URL: databaseUrl } },
-    );
+    // The README's deployment steps: roles (as a superuser), migrations (as the owner role),
+    // roles again so the new tables get their grants.
+    const cli = (url: string, ...args: string[]) =>
+      promisify(execFile)(process.execPath, [BIN, ...args], {
+        env: { ...process.env, ...sharedSecrets(), DATABASE_URL: url },
+      });
+    const applyRoles = () =>
+      cli(databaseUrl, "db", "roles", "--owner-role", roles.owner, "--app-role", roles.app, "--apply");
+    await applyRoles();
+    await cli(asRole(databaseUrl, roles.owner), "migrate");
+    await applyRoles();
     app = postgres(asRole(databaseUrl, roles.app), { max: 1, onnotice: () => {} });
     owner = postgres(asRole(databaseUrl, roles.owner), { max: 1, onnotice: () => {} });
   }, 60_000);
@@ -90,7 +95,19 @@ describe.skipIf(!baseUrl)("least-privilege database roles", () => {
 
   it("runs the server under the application role", async () => {
     const secrets = sharedSecrets();
-    server = await startServeProcess({ ...secrets, DATABASE_URL: asRole(databaseUrl, roles.app) });
+    // Secrets as a secret manager mounts them: one file each.
+    const dir = mkdtempSync(join(tmpdir(), "sg-secrets-"));
+    const asFiles: Record<string, string> = {};
+    for (const name of ["SCOPEGATE_PEPPER", "SCOPEGATE_AUDIT_KEY", "SCOPEGATE_AUDIT_SIGNING_KEY"]) {
+      writeFileSync(join(dir, name), `${secrets[name]}\n`, { mode: 0o600 });
+      asFiles[`${name}_FILE`] = join(dir, name);
+    }
+    server = await startServeProcess({
+      ...asFiles,
+      SCOPEGATE_MODEL_PROVIDER: "offline",
+      DATABASE_URL: asRole(databaseUrl, roles.app),
+    });
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     root = await openServices(
       testConfig({
         peppers: parseVersionedSecret("SCOPEGATE_PEPPER", secrets.SCOPEGATE_PEPPER ?? ""),
