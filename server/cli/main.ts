@@ -10,6 +10,7 @@ import type { CommandGroup } from "./command.ts";
 import { auditCommand } from "./commands/audit.ts";
 import { dbCommand } from "./commands/db.ts";
 import { docsCommand } from "./commands/docs.ts";
+import { guardCommand } from "./commands/guard.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { connect } from "./connect.ts";
 import { escapeControls, UsageError } from "./format.ts";
@@ -20,13 +21,14 @@ const COMMAND_GROUPS: Record<string, CommandGroup> = {
   docs: docsCommand,
   audit: auditCommand,
   db: dbCommand,
+  guard: guardCommand,
 };
 
 const USAGE = `Usage: scopegate <command>
 
   serve [--port N]
   migrate
-  db roles [--owner-role R] [--app-role R] [--apply]   (PostgreSQL: least-privilege roles SQL)
+  db roles [--owner-role R] [--app-role R] [--apply]     (PostgreSQL: least-privilege roles)
   keys create --name N --scope S [--scope S ...] [--owner O] [--ttl 5m] [--max-uses N]
               [--rpm N] [--daily-tokens N] [--env live|test] [--json]
   keys list [--json] | keys show ID [--json] | keys revoke ID
@@ -34,7 +36,11 @@ const USAGE = `Usage: scopegate <command>
   keys derive --from-key KEY --scope S [--scope S ...] [--ttl 5m] [--max-uses N] [--rpm N]
               [--daily-tokens N] [--end-user U] [--json]
   docs add --source S --title T FILE [--json] | docs list [--source S] [--json]
-  audit list [--key ID] [--outcome O] [--procedure P] [--since 1h] [--limit N] [--json]
+  audit list [--key ID] [--owner O] [--outcome O] [--procedure P] [--phase P] [--since 1h]
+             [--until T] [--limit N] [--cursor ID] [--json]
+  audit verify | audit stats [--since 1h] | audit export --since 1h --format jsonl | audit tail
+  audit prune --older-than 90d | audit public-key
+  guard scan [--json]       (JSON lines {"text", "kind"?} on stdin -> {"verdict","score","flags"})
 `;
 
 type Out = (text: string) => void;
