@@ -1,0 +1,124 @@
+// Drives a benchmark target over HTTP with autocannon and reads its memory from /proc: exact
+// per-response latencies (autocannon's own histogram rounds to whole milliseconds), throughput,
+// non-2xx and socket errors, and the target's RSS.
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { BENCH_TEXT } from "./model.ts";
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+export const SUMMARIZE_BODY = JSON.stringify({ text: BENCH_TEXT, maxWords: 40 });
+
+export interface LoadOptions {
+  /** One or more servers; the connections are split evenly between them. */
+  urls: string[];
+  key: string;
+  connections: number;
+  seconds: number;
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let non2xx = 0;
+  const share = Math.max(1, Math.floor(options.connections / options.urls.length));
+  const results = await Promise.all(
+    options.urls.map(
+      (url) =>
+        new Promise<autocannon.Result>((resolve, reject) => {
+          const instance = autocannon(
+            {
+              url: `${url}/trpc/summarizeDoc`,
+              method: "POST",
+              connections: share,
+              duration: options.seconds,
+              headers: {
+                "content-type": "application/json",
+                ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
+              },
+              body: SUMMARIZE_BODY,
+            },
+            (error, result) => (error ? reject(error) : resolve(result)),
+          );
+          instance.on("response", (_client, statusCode, _bytes, responseTime) => {
+            if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
+            else non2xx += 1;
+          });
+        }),
+    ),
+  );
+  latencies.sort((a, b) => a - b);
+  return {
+    rps: latencies.length / options.seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    requests: latencies.length + non2xx,
+    non2xx,
+    errors: results.reduce((sum, r) => sum + r.errors + r.timeouts, 0),
+  };
+}
+
+/** Resident memory of a process, current and peak, in MiB (Linux /proc). */
+export function rssOf(pid: number): { rssMb: number; peakMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? Number.NaN);
+  return { rssMb: Math.round(kb("VmRSS") / 1024), peakMb: Math.round(kb("VmHWM") / 1024) };
+}
+
+export interface Target {
+  url: string;
+  key: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+const TARGET = fileURLToPath(new URL("./target.ts", import.meta.url));
+const TSX = fileURLToPath(new URL("../../node_modules/tsx/dist/cli.mjs", import.meta.url));
+
+/** Starts bench/overhead/target.ts in its own process and waits for its {url, key} line. */
+export async function startTarget(
+  mode: "bare" | "pipeline",
+  delayMs: number,
+  databaseUrl: string | null,
+  nodeArgs: string[] = [],
+): Promise<Target> {
+  const { BENCH_DATABASE_URL: _inherited, ...inherited } = process.env;
+  const env = databaseUrl ? { ...inherited, BENCH_DATABASE_URL: databaseUrl } : inherited;
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, TSX, TARGET, "--mode", mode, "--delay", String(delayMs)],
+    { env, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const line = await new Promise<string>((resolve, reject) => {
+    let output = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      const end = output.indexOf("\n");
+      if (end >= 0) resolve(output.slice(0, end));
+    });
+    void exited.then(() => reject(new Error(`benchmark target (${mode}) exited before listening`)));
+  });
+  const { url, key } = JSON.parse(line) as { url: string; key: string };
+  return {
+    url,
+    key,
+    child,
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}

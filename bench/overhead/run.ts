@@ -1,0 +1,221 @@
+// `npm run bench`: what the scoped pipeline adds over a bare tRPC procedure doing the same model
+// work, over HTTP (autocannon), on Postgres (when DATABASE_URL is set) and PGlite; the pipeline's
+// in-process CPU cost; and, on Postgres, one versus two `scopegate serve` processes.
+// `--quick`: the 50 ms model at concurrency 16 on one database and the microbenchmark only.
+// The last line printed is one JSON object (ratio, addedP50Ms, addedP99Ms, pipelineP50Ms, …).
+import { writeFileSync } from "node:fs";
+import { cpus, freemem, loadavg, totalmem } from "node:os";
+import { parseArgs } from "node:util";
+import { createScratchDatabase, dropDatabase } from "../../tests/helpers/database.ts";
+import { type LoadResult, rssOf, runLoad, startTarget, type Target } from "./load.ts";
+import { type MicroResult, runMicro } from "./micro.ts";
+import { runScaling, type ScalingRow } from "./scaling.ts";
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    seconds: { type: "string" },
+    "no-scaling": { type: "boolean", default: false },
+  },
+});
+const quick = values.quick;
+const seconds = Number(values.seconds ?? (quick ? 5 : 10));
+const warmupSeconds = quick ? 2 : 3;
+const rounds = 2;
+const baseUrl = process.env.DATABASE_URL ?? null;
+
+type DbName = "postgres" | "pglite";
+interface Row {
+  database: DbName;
+  modelDelayMs: number;
+  connections: number;
+  bare: LoadResult;
+  pipeline: LoadResult;
+  ratio: number;
+  addedP50Ms: number;
+  addedP99Ms: number;
+  bareRssMb: number;
+  pipelineRssMb: number;
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const loadBefore = loadavg();
+const started = new Date();
+
+/** Mean of the rounds: alternating bare and pipeline runs spreads a noisy machine's drift over both. */
+function mean(results: LoadResult[]): LoadResult {
+  const avg = (pick: (r: LoadResult) => number) => results.reduce((s, r) => s + pick(r), 0) / results.length;
+  const sum = (pick: (r: LoadResult) => number) => results.reduce((s, r) => s + pick(r), 0);
+  return {
+    rps: avg((r) => r.rps),
+    p50: avg((r) => r.p50),
+    p99: avg((r) => r.p99),
+    requests: sum((r) => r.requests),
+    non2xx: sum((r) => r.non2xx),
+    errors: sum((r) => r.errors),
+  };
+}
+
+async function measure(target: Target, connections: number): Promise<LoadResult> {
+  const result = await runLoad({ urls: [target.url], key: target.key, connections, seconds });
+  if (result.non2xx > 0 || result.errors > 0)
+    log(`  warning: ${result.non2xx} non-2xx, ${result.errors} socket errors`);
+  return result;
+}
+
+async function overhead(databases: DbName[], delays: number[], concurrencies: number[]): Promise<Row[]> {
+  const rows: Row[] = [];
+  const scratch = baseUrl && databases.includes("postgres") ? await createScratchDatabase(baseUrl) : null;
+  try {
+    for (const delay of delays) {
+      const bare = await startTarget("bare", delay, null);
+      const pipelines = new Map<DbName, Target>();
+      try {
+        for (const db of databases)
+          pipelines.set(db, await startTarget("pipeline", delay, db === "postgres" ? scratch : null));
+        for (const connections of concurrencies) {
+          const all: Array<[string, Target]> = [["bare", bare], ...pipelines];
+          for (const [, target] of all)
+            await runLoad({ urls: [target.url], key: target.key, connections, seconds: warmupSeconds });
+          const samples = new Map<string, LoadResult[]>(all.map(([name]) => [name, []]));
+          for (let round = 0; round < rounds; round++)
+            for (const [name, target] of all) samples.get(name)?.push(await measure(target, connections));
+          const b = mean(samples.get("bare") ?? []);
+          for (const [db, target] of pipelines) {
+            const p = mean(samples.get(db) ?? []);
+            const row: Row = {
+              database: db,
+              modelDelayMs: delay,
+              connections,
+              bare: b,
+              pipeline: p,
+              ratio: p.rps / b.rps,
+              addedP50Ms: p.p50 - b.p50,
+              addedP99Ms: p.p99 - b.p99,
+              bareRssMb: rssOf(bare.child.pid ?? 0).rssMb,
+              pipelineRssMb: rssOf(target.child.pid ?? 0).rssMb,
+            };
+            rows.push(row);
+            log(
+              `${db} model ${delay} ms c=${connections}: bare ${b.rps.toFixed(0)} rps p50 ${b.p50.toFixed(2)} p99 ${b.p99.toFixed(2)} | pipeline ${p.rps.toFixed(0)} rps p50 ${p.p50.toFixed(2)} p99 ${p.p99.toFixed(2)} | ratio ${row.ratio.toFixed(3)}`,
+            );
+          }
+        }
+      } finally {
+        await Promise.all([bare.stop(), ...[...pipelines.values()].map((t) => t.stop())]);
+      }
+    }
+  } finally {
+    if (baseUrl && scratch) await dropDatabase(baseUrl, scratch);
+  }
+  return rows;
+}
+
+const primary: DbName = baseUrl ? "postgres" : "pglite";
+const databases: DbName[] = quick ? [primary] : baseUrl ? ["postgres", "pglite"] : ["pglite"];
+log(
+  `overhead: ${databases.join(", ")}, ${seconds} s x ${rounds} rounds per point, load average ${loadBefore.map((l) => l.toFixed(2)).join(" ")}`,
+);
+const micro: MicroResult = await runMicro(quick ? 2000 : 10000);
+log(`pipeline CPU per call (2 KB prompt): p50 ${micro.p50.toFixed(3)} ms, p99 ${micro.p99.toFixed(3)} ms`);
+const rows = await overhead(databases, quick ? [50] : [50, 0], quick ? [16] : [1, 16, 64]);
+
+let scaling: ScalingRow[] = [];
+if (!quick && baseUrl && !values["no-scaling"]) {
+  const scratch = await createScratchDatabase(baseUrl);
+  try {
+    scaling = await runScaling(scratch, { seconds, delays: [50, 0], connections: [16, 64] });
+  } finally {
+    await dropDatabase(baseUrl, scratch);
+  }
+  for (const s of scaling)
+    log(
+      `scaling model ${s.modelDelayMs} ms c=${s.connections}: ${s.processes} process(es) ${s.load.rps.toFixed(0)} rps p50 ${s.load.p50.toFixed(2)} p99 ${s.load.p99.toFixed(2)}`,
+    );
+}
+
+const headline = rows.find((r) => r.database === primary && r.modelDelayMs === 50 && r.connections === 16);
+if (!headline) throw new Error("the 50 ms / concurrency 16 point was not measured");
+const summary = {
+  database: primary,
+  modelDelayMs: 50,
+  connections: 16,
+  ratio: round3(headline.ratio),
+  addedP50Ms: round3(headline.addedP50Ms),
+  addedP99Ms: round3(headline.addedP99Ms),
+  pipelineP50Ms: round3(micro.p50),
+  bareRps: Math.round(headline.bare.rps),
+  pipelineRps: Math.round(headline.pipeline.rps),
+  targetsMet: {
+    ratio: headline.ratio >= 0.9,
+    addedP50Ms: headline.addedP50Ms <= 3,
+    addedP99Ms: headline.addedP99Ms <= 15,
+    pipelineP50Ms: micro.p50 <= 0.5,
+  },
+};
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+const machine = {
+  date: started.toISOString(),
+  cpu: `${cpus()[0]?.model ?? "unknown"} x ${cpus().length}`,
+  memoryGb: Math.round(totalmem() / 2 ** 30),
+  freeMemoryGb: Math.round(freemem() / 2 ** 30),
+  node: process.version,
+  loadAverageBefore: loadBefore.map(round3),
+  loadAverageAfter: loadavg().map(round3),
+};
+const name = quick ? "overhead-quick" : "overhead";
+writeFileSync(
+  new URL(`../results/${name}.json`, import.meta.url),
+  `${JSON.stringify({ machine, seconds, rounds, summary, micro, rows, scaling }, null, 2)}\n`,
+);
+writeFileSync(new URL(`../results/${name}.md`, import.meta.url), report());
+
+function report(): string {
+  const f = (n: number, d = 2) => n.toFixed(d);
+  return [
+    `# Overhead benchmark${quick ? " (--quick)" : ""}`,
+    "",
+    `Run ${machine.date} on ${machine.cpu}, ${machine.memoryGb} GB, Node ${machine.node}; load average (1/5/15 min) ${machine.loadAverageBefore.join(" / ")} before, ${machine.loadAverageAfter.join(" / ")} after.`,
+    `Each point: ${rounds} rounds of ${seconds} s per target (after ${warmupSeconds} s warm-up), bare and pipeline alternating; numbers are the mean of the rounds.`,
+    "Model: the offline provider behind a fixed delay (bench/overhead/model.ts), in the target process. Request: summarizeDoc of a 2 KB text.",
+    "(a) bare = bench/overhead/bare-server.ts (own tRPC router, same fetch adapter, no auth/guard/audit); (b) pipeline = createHttpServer + openServices.",
+    "",
+    "| database | model | conns | bare rps | pipeline rps | ratio | bare p50 | +p50 ms | bare p99 | +p99 ms | RSS bare / pipeline MB |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...rows.map(
+      (r) =>
+        `| ${r.database} | ${r.modelDelayMs} ms | ${r.connections} | ${f(r.bare.rps, 0)} | ${f(r.pipeline.rps, 0)} | ${f(r.ratio, 3)} | ${f(r.bare.p50)} | ${f(r.addedP50Ms)} | ${f(r.bare.p99)} | ${f(r.addedP99Ms)} | ${r.bareRssMb} / ${r.pipelineRssMb} |`,
+    ),
+    "",
+    `Pipeline CPU per call, in process (warm-cache authenticate, scope checks, sanitize, detect, redaction; ${micro.promptBytes}-byte prompt, ${micro.iterations} iterations): p50 ${f(micro.p50, 3)} ms, p99 ${f(micro.p99, 3)} ms; part p50s: ${Object.entries(
+      micro.parts,
+    )
+      .map(([k, v]) => `${k} ${f(v, 3)} ms`)
+      .join(", ")}.`,
+    "",
+    ...(scaling.length > 0
+      ? [
+          "## Scaling: `scopegate serve` processes sharing Postgres",
+          "",
+          "Real serve processes (openai provider against bench/overhead/openai-stub.ts with the given delay); connections split evenly between processes; autocannon and the stub run in the bench process on the same 2 cores.",
+          "",
+          "| model | conns | processes | rps | p50 ms | p99 ms | RSS MB |",
+          "| --- | --- | --- | --- | --- | --- | --- |",
+          ...scaling.map(
+            (s) =>
+              `| ${s.modelDelayMs} ms | ${s.connections} | ${s.processes} | ${f(s.load.rps, 0)} | ${f(s.load.p50)} | ${f(s.load.p99)} | ${s.rssMb.join(" + ")} |`,
+          ),
+          "",
+        ]
+      : []),
+    "Targets (Postgres, 50 ms model, concurrency 16): ratio >= 0.9, added p50 <= 3 ms, added p99 <= 15 ms; pipeline CPU p50 <= 0.5 ms.",
+    `Headline (${summary.database}): ${JSON.stringify(summary)}`,
+    "",
+  ].join("\n");
+}
+
+console.log(JSON.stringify(summary));

@@ -1,0 +1,71 @@
+// One benchmark target in its own process, so the load generator never shares its event loop:
+// `--mode bare` (bench/overhead/bare-server.ts) or `--mode pipeline` (the real createHttpServer
+// and openServices). Prints one JSON line {url, key} when listening; stops on SIGTERM.
+// Usage: tsx bench/overhead/target.ts --mode pipeline --delay 50   (BENCH_DATABASE_URL = Postgres)
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { parseArgs } from "node:util";
+import { createDatabase, migrateDatabase } from "../../db/index.ts";
+import { localOperator } from "../../server/auth/principal.ts";
+import { createContext } from "../../server/context.ts";
+import { createHttpServer } from "../../server/http/server.ts";
+import { newCallId, newRequestId } from "../../server/ids.ts";
+import { createKey } from "../../server/keys/service.ts";
+import { createLogger } from "../../server/logger.ts";
+import { openServices } from "../../server/services.ts";
+import { testConfig } from "../../tests/helpers/services.ts";
+import { createBareServer } from "./bare-server.ts";
+import { FixedLatencyModel } from "./model.ts";
+
+const { values } = parseArgs({
+  options: { mode: { type: "string", default: "pipeline" }, delay: { type: "string", default: "50" } },
+});
+const model = new FixedLatencyModel(Number(values.delay));
+
+async function pipelineServer(): Promise<{ server: Server; key: string; close: () => Promise<void> }> {
+  const url = process.env.BENCH_DATABASE_URL;
+  const database = await createDatabase(url ? { kind: "postgres", url } : { kind: "pglite", dataDir: null });
+  await migrateDatabase(database);
+  const config = testConfig({ logLevel: "silent" });
+  const services = await openServices(config, {
+    logger: createLogger("silent"),
+    localAdminToken: null,
+    database,
+    model,
+  });
+  const ctx = createContext(services, {
+    requestId: newRequestId(),
+    clientAddress: "127.0.0.1",
+    authorization: undefined,
+    endUser: undefined,
+  });
+  // Limits high enough never to refuse: the benchmark measures their cost, not their effect.
+  const created = await createKey(ctx, localOperator(), newCallId(), {
+    name: "bench",
+    scopes: ["endpoint:summarize-doc"],
+    env: "live",
+    rpm: 1_000_000,
+    dailyTokens: 1_000_000_000_000,
+  });
+  return {
+    server: createHttpServer(services),
+    key: created.key,
+    close: async () => {
+      await services.close();
+      await database.close();
+    },
+  };
+}
+
+const target =
+  values.mode === "bare"
+    ? { server: createBareServer(model), key: "", close: async () => {} }
+    : await pipelineServer();
+await new Promise<void>((resolve) => target.server.listen(0, "127.0.0.1", () => resolve()));
+const { port } = target.server.address() as AddressInfo;
+process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}`, key: target.key })}\n`);
+process.once("SIGTERM", () => {
+  target.server.closeAllConnections();
+  target.server.close();
+  void target.close().finally(() => process.exit(0));
+});
