@@ -1,19 +1,12 @@
 // HTTP batches against a real server: each call authorized, limited and audited on its own;
 // a mixed batch answers 207; the batch bound is enforced before tRPC runs and audited once.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../helpers/http.ts";
+import { describe, expect, it } from "vitest";
+import { useTestServer } from "../helpers/http.ts";
 import { auditRows, createTestKey, useTestServices } from "../helpers/services.ts";
 import { type EnvelopeError, expectEnvelope, expectErrorResponse, postBatch } from "./http-helpers.ts";
 
 const services = useTestServices();
-let server: TestServer;
-
-beforeEach(async () => {
-  server = await startTestServer(services());
-});
-afterEach(async () => {
-  await server.close();
-});
+const testServer = useTestServer(services);
 
 const TEXT = "Scopegate checks every key. Keys carry scopes. A summarize key cannot chat.";
 
@@ -31,7 +24,7 @@ describe("HTTP batch", () => {
     const key = await createTestKey(s, { scopes: ["endpoint:summarize-doc"] });
     const chat = { messages: [{ role: "user", content: "hello" }] };
     const result = await postBatch(
-      server.url,
+      testServer().url,
       ["summarizeDoc", "summarizeDoc", "chat"],
       [{ text: TEXT }, { text: TEXT, maxWords: 5 }, chat],
       key.plaintext,
@@ -78,7 +71,7 @@ describe("HTTP batch", () => {
     const s = services();
     const key = await createTestKey(s, { scopes: ["endpoint:summarize-doc"] });
     const result = await postBatch(
-      server.url,
+      testServer().url,
       Array(10).fill("summarizeDoc"),
       Array.from({ length: 10 }, (_, i) => ({ text: `${TEXT} Call number ${i}.` })),
       key.plaintext,
@@ -97,7 +90,7 @@ describe("HTTP batch", () => {
     const s = services();
     const key = await createTestKey(s, { scopes: ["endpoint:summarize-doc"] });
     const result = await postBatch(
-      server.url,
+      testServer().url,
       Array(51).fill("summarizeDoc"),
       Array.from({ length: 51 }, () => ({ text: TEXT })),
       key.plaintext,
@@ -118,7 +111,7 @@ describe("HTTP batch", () => {
     const s = services();
     const key = await createTestKey(s, { scopes: ["endpoint:summarize-doc"] });
     const result = await postBatch(
-      server.url,
+      testServer().url,
       Array(50).fill("summarizeDoc"),
       Array.from({ length: 50 }, () => ({ text: TEXT })),
       key.plaintext,

@@ -2,20 +2,13 @@
 // error envelope (reason, request id equal to the x-request-id header, nothing internal) and
 // audited with one final record.
 import { request as httpRequest } from "node:http";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../helpers/http.ts";
+import { describe, expect, it } from "vitest";
+import { useTestServer } from "../helpers/http.ts";
 import { auditRows, createTestKey, dumpAllTables, useTestServices } from "../helpers/services.ts";
 import { bearer, expectErrorResponse, type HttpResult, send } from "./http-helpers.ts";
 
 const services = useTestServices();
-let server: TestServer;
-
-beforeEach(async () => {
-  server = await startTestServer(services());
-});
-afterEach(async () => {
-  await server.close();
-});
+const testServer = useTestServer(services);
 
 const MIB = 1024 * 1024;
 
@@ -37,7 +30,7 @@ async function expectOneFinal(result: HttpResult, reason: string) {
 }
 
 function postSummarize(key: string, body: BodyInit, headers: Record<string, string> = {}) {
-  return send(`${server.url}/trpc/summarizeDoc`, {
+  return send(`${testServer().url}/trpc/summarizeDoc`, {
     method: "POST",
     headers: { ...bearer(key), ...headers },
     body,
@@ -107,7 +100,7 @@ describe("body content", () => {
 
   it("refuses an unparseable batch body once for the request, not once per call", async () => {
     const key = await summarizeKey();
-    const result = await send(`${server.url}/trpc/summarizeDoc,summarizeDoc?batch=1`, {
+    const result = await send(`${testServer().url}/trpc/summarizeDoc,summarizeDoc?batch=1`, {
       method: "POST",
       headers: bearer(key.plaintext),
       body: '{"0": ',
@@ -118,7 +111,7 @@ describe("body content", () => {
 
   it("refuses unparseable JSON in a GET query's input parameter", async () => {
     const key = await summarizeKey();
-    const result = await send(`${server.url}/trpc/keys.whoami?input=${encodeURIComponent("{nope")}`, {
+    const result = await send(`${testServer().url}/trpc/keys.whoami?input=${encodeURIComponent("{nope")}`, {
       headers: { authorization: `Bearer ${key.plaintext}` },
     });
     expectErrorResponse(result, 400, "invalid_json");
@@ -144,7 +137,9 @@ describe("keys in the URL", () => {
       const s = services();
       const key = await summarizeKey();
       const input = encodeURIComponent(JSON.stringify({}));
-      const result = await send(`${server.url}/trpc/keys.whoami?input=${input}&${param}=${key.plaintext}`);
+      const result = await send(
+        `${testServer().url}/trpc/keys.whoami?input=${input}&${param}=${key.plaintext}`,
+      );
       expectErrorResponse(result, 400, "key_in_url");
       expect(result.text).not.toContain(key.plaintext);
       await expectOneFinal(result, "key_in_url");
@@ -157,7 +152,7 @@ describe("keys in the URL", () => {
 
   it("refuses a key-shaped value under any parameter name", async () => {
     const key = await summarizeKey();
-    const result = await send(`${server.url}/trpc/keys.whoami?x=${key.plaintext}`);
+    const result = await send(`${testServer().url}/trpc/keys.whoami?x=${key.plaintext}`);
     expectErrorResponse(result, 400, "key_in_url");
     expect(result.text).not.toContain(key.plaintext);
   });
@@ -189,7 +184,9 @@ function rawRequest(url: string, headers: Record<string, string>): Promise<HttpR
 
 describe("header bounds", () => {
   it("answers headers over 16 KiB with 431 and the JSON envelope, audited", async () => {
-    const result = await rawRequest(`${server.url}/trpc/keys.whoami`, { "x-padding": "p".repeat(17 * 1024) });
+    const result = await rawRequest(`${testServer().url}/trpc/keys.whoami`, {
+      "x-padding": "p".repeat(17 * 1024),
+    });
     const error = expectErrorResponse(result, 431, "headers_too_large");
     expect(error.data.httpStatus).toBe(431);
     await expectOneFinal(result, "headers_too_large");
@@ -199,7 +196,7 @@ describe("header bounds", () => {
 describe("routing", () => {
   it("answers an unknown procedure with 404 not_found and a final record naming it", async () => {
     const key = await summarizeKey();
-    const result = await send(`${server.url}/trpc/noSuchProcedure`, {
+    const result = await send(`${testServer().url}/trpc/noSuchProcedure`, {
       method: "POST",
       headers: bearer(key.plaintext),
       body: "{}",
@@ -211,7 +208,7 @@ describe("routing", () => {
   });
 
   it("answers a path outside /trpc with 404 not_found", async () => {
-    const result = await send(`${server.url}/nothing-here`);
+    const result = await send(`${testServer().url}/nothing-here`);
     expectErrorResponse(result, 404, "not_found");
     await expectOneFinal(result, "not_found");
   });
@@ -219,7 +216,7 @@ describe("routing", () => {
   it("answers GET on a mutation with 405 method_not_supported and a final record", async () => {
     const key = await summarizeKey();
     const input = encodeURIComponent(JSON.stringify({ text: "hello world again" }));
-    const result = await send(`${server.url}/trpc/summarizeDoc?input=${input}`, {
+    const result = await send(`${testServer().url}/trpc/summarizeDoc?input=${input}`, {
       headers: { authorization: `Bearer ${key.plaintext}` },
     });
     const error = expectErrorResponse(result, 405, "method_not_supported");
@@ -230,7 +227,7 @@ describe("routing", () => {
   });
 
   it("answers a malformed percent-encoding in the path with 404, not a 500", async () => {
-    const result = await send(`${server.url}/trpc/summarize%E0Doc`, { method: "POST", body: "{}" });
+    const result = await send(`${testServer().url}/trpc/summarize%E0Doc`, { method: "POST", body: "{}" });
     expectErrorResponse(result, 404, "not_found");
     await expectOneFinal(result, "not_found");
   });
@@ -238,7 +235,7 @@ describe("routing", () => {
 
 describe("pipeline errors over HTTP", () => {
   it("answers a missing key with 401 missing_key and an invalid input with 400 field errors", async () => {
-    const noKey = await send(`${server.url}/trpc/summarizeDoc`, {
+    const noKey = await send(`${testServer().url}/trpc/summarizeDoc`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ text: "hello" }),
