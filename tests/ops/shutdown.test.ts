@@ -109,7 +109,8 @@ async function waitFor(condition: () => boolean, ms = 20_000): Promise<void> {
   }
 }
 
-describe("SIGTERM", () => {
+// Each test spawns the CLI and a server several times; on a loaded 2-core machine that takes a while.
+describe("SIGTERM", { timeout: 120_000 }, () => {
   it("lets 50 calls and 3 streams in flight finish, exits 0, and the audit verifies", async () => {
     const { env, key, server, exitCode } = await setup({});
     fake?.script(
