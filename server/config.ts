@@ -51,7 +51,9 @@ export interface Config {
   corsOrigins: string[];
   isDev: boolean;
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  /** Default injection thresholds, and per-procedure overrides (`SCOPEGATE_GUARD_THRESHOLDS`). */
   guard: GuardThresholds;
+  guardByProcedure: Record<string, GuardThresholds>;
   ops: {
     /** How long SIGTERM waits for in-flight calls before ending them with a `shutdown` record. */
     drainTimeoutMs: number;
@@ -94,6 +96,8 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   SCOPEGATE_GUARD_FLAG_THRESHOLD: z.coerce.number().min(0).max(1).default(0.5),
   SCOPEGATE_GUARD_BLOCK_THRESHOLD: z.coerce.number().min(0).max(1).default(0.8),
+  // Per procedure: `chat=0.4:0.7,summarizeDoc=0.5:0.9` (flag:block).
+  SCOPEGATE_GUARD_THRESHOLDS: z.string().default(""),
   SCOPEGATE_AUDIT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   SCOPEGATE_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   // Compliance regimes commonly ask for 30-90 days online; pruning below a day is a mistake.
@@ -155,6 +159,7 @@ export function loadConfig(env: Env): Config {
     isDev: e.SCOPEGATE_DEV,
     logLevel: e.LOG_LEVEL,
     guard: { flag: e.SCOPEGATE_GUARD_FLAG_THRESHOLD, block: e.SCOPEGATE_GUARD_BLOCK_THRESHOLD },
+    guardByProcedure: parseGuardThresholds(e.SCOPEGATE_GUARD_THRESHOLDS),
     ops: {
       drainTimeoutMs: e.SCOPEGATE_DRAIN_TIMEOUT_MS,
       metricsAllow: parseCidrs(e.SCOPEGATE_METRICS_ALLOW, "SCOPEGATE_METRICS_ALLOW"),
@@ -260,6 +265,26 @@ function readOrCreateSecretFile(
   writeFileSync(path, `${value}\n`, { mode: 0o600, flag: "wx" });
   chmodSync(path, 0o600);
   return value;
+}
+
+function parseGuardThresholds(list: string): Record<string, GuardThresholds> {
+  const byProcedure: Record<string, GuardThresholds> = {};
+  for (const entry of list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const match = /^([A-Za-z][A-Za-z0-9.]*)=([01](?:\.\d+)?):([01](?:\.\d+)?)$/.exec(entry);
+    const flag = Number(match?.[2]);
+    const block = Number(match?.[3]);
+    if (!match?.[1] || !(flag <= block && block <= 1)) {
+      throw new ConfigError(
+        "SCOPEGATE_GUARD_THRESHOLDS",
+        `expected procedure=flag:block with 0 <= flag <= block <= 1: ${entry}`,
+      );
+    }
+    byProcedure[match[1]] = { flag, block };
+  }
+  return byProcedure;
 }
 
 function parseCidrs(list: string, variable: string): BlockList {

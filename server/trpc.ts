@@ -30,6 +30,8 @@ export interface Meta {
 /** What one call did, filled in by the pipeline and read by the audit layer. */
 export interface CallState {
   callId: string;
+  /** The procedure's path (e.g. `chat`), for per-procedure settings such as guard thresholds. */
+  procedure: string;
   startedAt: number;
   principal: Principal | null;
   scopesExercised: string[];
@@ -123,6 +125,7 @@ export const wasAudited = (error: object): boolean => auditedErrors.has(error);
 const auditCall = t.middleware(async ({ ctx, path, getRawInput, next }) => {
   const call: CallState = {
     callId: newCallId(),
+    procedure: path,
     startedAt: performance.now(),
     principal: null,
     scopesExercised: [],

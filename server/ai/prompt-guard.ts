@@ -14,6 +14,10 @@ export function addFlags(call: CallState, flags: Iterable<string>): void {
   for (const flag of flags) if (!call.flags.includes(flag)) call.flags.push(flag);
 }
 
+/** The procedure's own thresholds when configured, else the defaults. */
+const thresholdsFor = (ctx: GuardedContext) =>
+  ctx.config.guardByProcedure[ctx.call.procedure] ?? ctx.config.guard;
+
 const SEVERITY: Record<Verdict, number> = { allow: 0, flag: 1, block: 2 };
 const VERDICT_FLAG = { flag: "prompt_flagged", block: "prompt_blocked" } as const;
 
@@ -30,7 +34,7 @@ function noteVerdict(call: CallState, verdict: Verdict): void {
 export function screenPrompts(ctx: GuardedContext, texts: readonly string[]): string[] {
   const screened = texts.map((text) => {
     const sanitized = sanitizeText(text);
-    const detection = detectInjection(text, { kind: "prompt", thresholds: ctx.config.guard });
+    const detection = detectInjection(text, { kind: "prompt", thresholds: thresholdsFor(ctx) });
     addFlags(ctx.call, sanitized.flags);
     noteVerdict(ctx.call, detection.verdict);
     if (detection.verdict !== "allow")
@@ -53,7 +57,7 @@ export function screenPrompts(ctx: GuardedContext, texts: readonly string[]): st
 export function screenDocuments(ctx: GuardedContext, texts: readonly string[]): string[] {
   return texts.map((text) => {
     const sanitized = sanitizeText(text);
-    const detection = detectInjection(text, { kind: "document", thresholds: ctx.config.guard });
+    const detection = detectInjection(text, { kind: "document", thresholds: thresholdsFor(ctx) });
     addFlags(ctx.call, sanitized.flags);
     if (detection.verdict !== "allow") {
       addFlags(ctx.call, ["document_injection", ...detection.flags.map((f) => `document:${f}`)]);

@@ -41,6 +41,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     isDev: false,
     logLevel: "debug",
     guard: { flag: 0.5, block: 0.8 },
+    guardByProcedure: {},
     ops: { drainTimeoutMs: 5_000, metricsAllow: loopbackOnly(), metricsPort: null },
     ...overrides,
   };
