@@ -114,7 +114,7 @@ describe.skipIf(!baseUrl)("a serve process killed with SIGKILL under load (Postg
       scopes: ["endpoint:summarize-doc", "endpoint:chat", "prompt-processing"],
     });
     const summarizeOnly = await createTestKey(s, { scopes: ["endpoint:summarize-doc"] });
-    const call = async (kind: Kind, i: number): Promise<Received> => {
+    const call = async (base: string, kind: Kind, i: number): Promise<Received> => {
       const [path, key, input] =
         kind === "summarize"
           ? [
@@ -127,7 +127,7 @@ describe.skipIf(!baseUrl)("a serve process killed with SIGKILL under load (Postg
               kind === "chat" ? full : summarizeOnly,
               { messages: [{ role: "user", content: `hello ${i}` }] },
             ];
-      const response = await fetch(`${serve.url}/trpc/${path}`, {
+      const response = await fetch(`${base}/trpc/${path}`, {
         method: "POST",
         headers: { authorization: `Bearer ${key.plaintext}`, "content-type": "application/json" },
         body: JSON.stringify(input),
@@ -144,7 +144,7 @@ describe.skipIf(!baseUrl)("a serve process killed with SIGKILL under load (Postg
       while (!killed) {
         const i = started++;
         try {
-          received.push(await call(KINDS[i % KINDS.length] as Kind, i));
+          received.push(await call(serve.url, KINDS[i % KINDS.length] as Kind, i));
         } catch {
           // The process died with this request in flight: the client got no response.
           cutOff += 1;
@@ -222,5 +222,21 @@ describe.skipIf(!baseUrl)("a serve process killed with SIGKILL under load (Postg
     const cli = await runCli(["audit", "verify"], env);
     expect(cli.code, cli.out).toBe(0);
     expect(cli.out).toContain("audit log intact");
+
+    // A restarted server starts a chain of its own beside the dead one; both verify, and the
+    // dead chain stays exactly as the crash left it (still no final checkpoint).
+    server = await startServeProcess(env);
+    const again = await call(server.url, "summarize", -1);
+    expect(again.status).toBe(200);
+    await server.stop();
+    const after = await verifyAudit(s.database.db, {
+      auditKeys: s.config.auditKey,
+      publicKeys: s.config.audit.verifyKeys,
+      dir: auditDir,
+    });
+    expect(after).toMatchObject({ ok: true, problems: [], uncheckpointed: lastWritten - lastSigned });
+    expect(checkpointsOf(auditDir, killedWriter)).toEqual(signed);
+    const [restarted] = (await auditRows(s.database)).filter((r) => r.requestId === again.requestId);
+    expect(restarted?.writerId).not.toBe(killedWriter);
   }, 180_000);
 });
