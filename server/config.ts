@@ -54,6 +54,8 @@ export interface Config {
   /** Default injection thresholds, and per-procedure overrides (`SCOPEGATE_GUARD_THRESHOLDS`). */
   guard: GuardThresholds;
   guardByProcedure: Record<string, GuardThresholds>;
+  /** Hosts whose links in model output may keep query strings; others are removed (exfiltration). */
+  outputLinkHosts: string[];
   ops: {
     /** How long SIGTERM waits for in-flight calls before ending them with a `shutdown` record. */
     drainTimeoutMs: number;
@@ -98,6 +100,7 @@ const envSchema = z.object({
   SCOPEGATE_GUARD_BLOCK_THRESHOLD: z.coerce.number().min(0).max(1).default(0.8),
   // Per procedure: `chat=0.4:0.7,summarizeDoc=0.5:0.9` (flag:block).
   SCOPEGATE_GUARD_THRESHOLDS: z.string().default(""),
+  SCOPEGATE_OUTPUT_LINK_HOSTS: z.string().default(""),
   SCOPEGATE_AUDIT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   SCOPEGATE_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   // Compliance regimes commonly ask for 30-90 days online; pruning below a day is a mistake.
@@ -160,6 +163,9 @@ export function loadConfig(env: Env): Config {
     logLevel: e.LOG_LEVEL,
     guard: { flag: e.SCOPEGATE_GUARD_FLAG_THRESHOLD, block: e.SCOPEGATE_GUARD_BLOCK_THRESHOLD },
     guardByProcedure: parseGuardThresholds(e.SCOPEGATE_GUARD_THRESHOLDS),
+    outputLinkHosts: e.SCOPEGATE_OUTPUT_LINK_HOSTS.split(",")
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean),
     ops: {
       drainTimeoutMs: e.SCOPEGATE_DRAIN_TIMEOUT_MS,
       metricsAllow: parseCidrs(e.SCOPEGATE_METRICS_ALLOW, "SCOPEGATE_METRICS_ALLOW"),

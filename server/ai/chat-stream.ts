@@ -92,7 +92,7 @@ export async function startChatStream(
   // The failure is delivered through the queue; this branch only keeps it from going unhandled.
   finished.catch(() => undefined);
 
-  const guard = createOutputStreamGuard(outputCheckOptions(frame));
+  const guard = createOutputStreamGuard(outputCheckOptions(frame, ctx.config.outputLinkHosts));
   let released = "";
   const release = (out: { emit: string; blocked: boolean; flags: string[] }) => {
     addFlags(ctx.call, out.flags);

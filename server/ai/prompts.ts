@@ -25,6 +25,10 @@ export function framePrompt(instructions: string): PromptFrame {
 }
 
 /** What the output guard checks answers against; documents are not in it, so quoting them is fine. */
-export function outputCheckOptions(frame: PromptFrame): OutputCheckOptions {
-  return { canary: frame.canary, systemPrompt: frame.system, allowedLinkHosts: [] };
+/** `allowedLinkHosts`: hosts whose links and images may carry query strings (SCOPEGATE_OUTPUT_LINK_HOSTS). */
+export function outputCheckOptions(
+  frame: PromptFrame,
+  allowedLinkHosts: readonly string[],
+): OutputCheckOptions {
+  return { canary: frame.canary, systemPrompt: frame.system, allowedLinkHosts: [...allowedLinkHosts] };
 }

@@ -194,7 +194,7 @@ export const aiProcedures = {
       },
       signal,
     );
-    const summary = screenOutput(ctx, completion.text, outputCheckOptions(frame));
+    const summary = screenOutput(ctx, completion.text, outputCheckOptions(frame, ctx.config.outputLinkHosts));
     ctx.call.auditOutput = summary;
     return {
       summary,
@@ -208,7 +208,7 @@ export const aiProcedures = {
   chat: chatProcedure().mutation(async ({ ctx, input, signal, path }) => {
     const { frame, conversation } = await prepareChat(ctx, input, path);
     const result = await runConversation(ctx, { ...conversation, ...(signal ? { signal } : {}) });
-    const content = screenOutput(ctx, result.text, outputCheckOptions(frame));
+    const content = screenOutput(ctx, result.text, outputCheckOptions(frame, ctx.config.outputLinkHosts));
     ctx.call.auditOutput = content;
     ctx.call.auditDetails = { toolCalls: result.toolCalls };
     return {

@@ -42,6 +42,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     logLevel: "debug",
     guard: { flag: 0.5, block: 0.8 },
     guardByProcedure: {},
+    outputLinkHosts: [],
     ops: { drainTimeoutMs: 5_000, metricsAllow: loopbackOnly(), metricsPort: null },
     ...overrides,
   };
