@@ -25,8 +25,8 @@ function post(
   body: RawRequest["body"],
   extra: Record<string, string> = {},
   path = "/trpc/summarizeDoc",
-) {
-  const length =
+): RawRequest {
+  const length: Record<string, string> =
     typeof body === "function" || body === undefined
       ? {}
       : { "content-length": String(Buffer.byteLength(body)) };
