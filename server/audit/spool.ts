@@ -2,10 +2,11 @@
 // fsync'd, to `spool-<writer>.jsonl` in the audit dir, and replayed into the writer's chain once
 // the database answers again. Replay is idempotent (each line carries a spool id).
 import { randomBytes } from "node:crypto";
-import { readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { readdir, readFile, rename, stat, unlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { and, eq, gte, inArray, isNotNull, lte, sql } from "drizzle-orm";
 import { auditLog, type Database } from "../../db/index.ts";
+import { withDatabase } from "../db-errors.ts";
 import { appendDurably } from "./checkpoint.ts";
 import type { AuditRecord } from "./record.ts";
 
@@ -20,8 +21,11 @@ interface SpoolLine {
 const ORPHAN_AFTER_MS = 30_000;
 
 export class AuditSpool {
-  /** Writes and replays run one at a time, so a replay never races an append to the same file. */
-  private chain: Promise<unknown> = Promise.resolve();
+  /** Appends and the claim of files run one at a time, so a claim never races an append. */
+  private readonly writes = new Lane();
+  /** One replay at a time, apart from the appends: a replay waiting on a hung database must
+   * never hold a refusal back from the disk (its caller is owed an answer within 3 s). */
+  private readonly replays = new Lane();
   private pending = false;
 
   constructor(
@@ -41,7 +45,7 @@ export class AuditSpool {
       at: now.toISOString(),
       record: { ...record, ts: undefined },
     };
-    return this.serial(async () => {
+    return this.writes.run(async () => {
       await appendDurably(join(this.dir, `spool-${this.writerId}.jsonl`), JSON.stringify(line));
       this.pending = true;
     });
@@ -53,17 +57,28 @@ export class AuditSpool {
    * down; the files stay for the next attempt.
    */
   replay(db: Database, append: (records: AuditRecord[]) => Promise<void>): Promise<number> {
-    return this.serial(async () => {
-      const files = await this.claimFiles();
+    return this.replays.run(async () => {
+      // The live file is renamed away under the append lock: appends during the replay start a
+      // fresh file, and the database work below runs without that lock.
+      const files = await this.writes.run(async () => {
+        const claimed = await this.claimFiles();
+        this.pending = false;
+        return claimed;
+      });
       let written = 0;
-      for (const path of files) {
-        const lines = parseLines(await readFile(path, "utf8"));
-        const records = await recordsToReplay(db, lines);
-        if (records.length > 0) await append(records);
-        await unlink(path);
-        written += records.length;
+      try {
+        for (const path of files) {
+          const lines = parseLines(await readFile(path, "utf8"));
+          const records = await withDatabase(() => recordsToReplay(db, lines));
+          if (records.length > 0) await append(records);
+          await unlink(path);
+          written += records.length;
+        }
+      } catch (error) {
+        // The claimed files keep this writer's prefix: the next replay takes them up again.
+        this.pending = true;
+        throw error;
       }
-      this.pending = false;
       return written;
     });
   }
@@ -77,14 +92,24 @@ export class AuditSpool {
     }
     const mine = `spool-${this.writerId}`;
     const claimed: string[] = [];
+    // Claimed files are touched at every attempt, so while this process lives and retries (every
+    // few seconds) no other process takes them for a dead writer's orphans.
+    const touch = async (file: string) => {
+      const now = new Date();
+      await utimes(file, now, now);
+      claimed.push(file);
+    };
     for (const name of names) {
       const path = join(this.dir, name);
-      if (name.startsWith(mine)) {
-        claimed.push(path);
+      // Files claimed by an earlier replay of this writer that did not finish.
+      if (name.startsWith(`${mine}.`) && name !== `${mine}.jsonl`) {
+        await touch(path);
         continue;
       }
-      const info = await stat(path).catch(() => null);
-      if (!info || Date.now() - info.mtimeMs < ORPHAN_AFTER_MS) continue;
+      if (name !== `${mine}.jsonl`) {
+        const info = await stat(path).catch(() => null);
+        if (!info || Date.now() - info.mtimeMs < ORPHAN_AFTER_MS) continue;
+      }
       // rename is atomic: of several processes claiming one orphan, exactly one succeeds.
       const target = join(this.dir, `${mine}.${randomBytes(6).toString("hex")}.jsonl`);
       if (
@@ -92,15 +117,21 @@ export class AuditSpool {
           () => true,
           () => false,
         )
-      )
-        claimed.push(target);
+      ) {
+        await touch(target);
+      }
     }
     return claimed;
   }
+}
 
-  private serial<T>(step: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(step, step);
-    this.chain = run.catch(() => {});
+/** Runs steps one after another; a failed step does not stop the ones after it. */
+class Lane {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(step, step);
+    this.tail = run.catch(() => {});
     return run;
   }
 }

@@ -173,6 +173,35 @@ describe.skipIf(!baseUrl)("the database fails during a call (Postgres behind a T
     expect((await rowsOf(requestId)).map((r) => [r.phase, r.reason])).toEqual([["final", "unavailable"]]);
   });
 
+  it("hung while a replay is waiting on it: a refusal is still spooled and answered within 3 s", async () => {
+    const s = services as RunningServices;
+    const key = await createTestKey(s, { scopes: ["endpoint:summarize-doc"] });
+    // Every pooled connection open, so the replay's query waits on one that never answers.
+    await Promise.all(Array.from({ length: 4 }, () => s.database.db.execute(sql`select pg_sleep(0.05)`)));
+    proxy.stall();
+    const first = callerFor(s, key.plaintext, { requestId: "req_hung_first" });
+    await expectUnavailable(first.summarizeDoc({ text: "The database hangs. First call." }));
+    // The periodic replay tries the hung database with the first refusal still on disk...
+    const replay = s.audit.replaySpool().catch(() => -1);
+    // ...and a refusal meanwhile must not wait behind it to reach the disk.
+    const second = callerFor(s, key.plaintext, { requestId: "req_hung_second" });
+    const elapsed = await expectUnavailable(second.summarizeDoc({ text: "Still hanging. Second call." }));
+    expect(elapsed).toBeLessThan(FAIL_CLOSED_WITHIN_MS);
+    expect(
+      spooled(auditDir)
+        .map((l) => l.record.requestId)
+        .sort(),
+    ).toEqual(["req_hung_first", "req_hung_second"]);
+    await proxy.restore();
+    await replay;
+    await s.audit.replaySpool();
+    expect(spooled(auditDir)).toEqual([]);
+    for (const requestId of ["req_hung_first", "req_hung_second"]) {
+      expect((await rowsOf(requestId)).map((r) => r.phase)).toEqual(["final"]);
+    }
+    expect(await verifyNow(s)).toMatchObject({ ok: true, problems: [] });
+  });
+
   it("down after admission: the caller gets 503, the admitted record stands, the final is spooled and replayed once", async () => {
     const s = services as RunningServices;
     const key = await createTestKey(s, { scopes: ["endpoint:summarize-doc"] });

@@ -3,6 +3,7 @@
 import { readdirSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import type { AuditRecord } from "../../server/audit/record.ts";
 import { AuditSpool } from "../../server/audit/spool.ts";
 import { auditRows, useTestServices } from "../helpers/services.ts";
 import { verifyNow, withAuditDir } from "./support.ts";
@@ -68,6 +69,60 @@ describe("audit spool", () => {
     expect(rows.filter((r) => r.callId === "call_a" && r.phase === "event")).toHaveLength(1);
     expect(rows.filter((r) => r.callId === "call_b" && r.phase === "final")).toHaveLength(1);
     expect(spoolFiles(dir)).toHaveLength(0);
+    expect((await verifyNow(s)).ok).toBe(true);
+  });
+
+  it("takes refusals onto disk while a replay waits on the database, and keeps what a failed replay claimed", async () => {
+    const s = services();
+    const dir = s.config.audit.dir;
+    if (!dir) throw new Error("no audit dir");
+    const spool = new AuditSpool(dir, "w_replay_test");
+    const refusal = (n: number): AuditRecord => ({
+      phase: "final",
+      requestId: `req_${n}`,
+      callId: `call_${n}`,
+      outcome: "error",
+      reason: "unavailable",
+    });
+    const intoChain = (records: AuditRecord[]) => s.audit.append(...records);
+    await spool.write(refusal(1), new Date());
+
+    // A replay whose database step fails leaves the records on disk for the next one.
+    await expect(
+      spool.replay(s.database.db, async () => {
+        throw new Error("database still down");
+      }),
+    ).rejects.toThrow("database still down");
+    expect(spool.hasPending).toBe(true);
+    expect(spoolFiles(dir)).toHaveLength(1);
+
+    // A replay stuck on the database does not hold a new refusal back from the disk: this write
+    // completes while the replay is still waiting (before the fix it waited behind it for good).
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered = () => {};
+    const waiting = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const replaying = spool.replay(s.database.db, async (records) => {
+      entered();
+      await gate;
+      await intoChain(records);
+    });
+    await waiting;
+    await spool.write(refusal(2), new Date());
+    expect(spool.hasPending).toBe(true);
+    release();
+    expect(await replaying).toBe(1);
+    expect(await spool.replay(s.database.db, intoChain)).toBe(1);
+    expect(spoolFiles(dir)).toHaveLength(0);
+    const rows = await auditRows(s.database);
+    expect(rows.map((r) => [r.requestId, r.phase])).toEqual([
+      ["req_1", "final"],
+      ["req_2", "final"],
+    ]);
     expect((await verifyNow(s)).ok).toBe(true);
   });
 });
