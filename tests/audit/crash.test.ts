@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDatabase, type DatabaseHandle } from "../../db/index.ts";
 import type { CheckpointBody } from "../../server/audit/checkpoint.ts";
@@ -238,5 +239,19 @@ describe.skipIf(!baseUrl)("a serve process killed with SIGKILL under load (Postg
     expect(checkpointsOf(auditDir, killedWriter)).toEqual(signed);
     const [restarted] = (await auditRows(s.database)).filter((r) => r.requestId === again.requestId);
     expect(restarted?.writerId).not.toBe(killedWriter);
+
+    // The edge of "up to the crash point": the unsigned tail could be removed unnoticed (that is
+    // the window a checkpoint interval leaves), a record a signature covers cannot.
+    const keys = { auditKeys: s.config.auditKey, publicKeys: s.config.audit.verifyKeys, dir: auditDir };
+    await s.database.rows(
+      sql`delete from audit_log where writer_id = ${killedWriter} and seq > ${lastSigned} returning id`,
+    );
+    expect(await verifyAudit(s.database.db, keys)).toMatchObject({ ok: true, uncheckpointed: 0 });
+    await s.database.rows(
+      sql`delete from audit_log where writer_id = ${killedWriter} and seq = ${lastSigned} returning id`,
+    );
+    const cut = await verifyAudit(s.database.db, keys);
+    expect(cut.ok).toBe(false);
+    expect(cut.problems[0]).toMatchObject({ kind: "truncated", writerId: killedWriter });
   }, 180_000);
 });
