@@ -13,9 +13,9 @@ import type { Completion, CompletionRequest, ModelProvider } from "../../server/
 import { openServices, type RunningServices } from "../../server/services.ts";
 import { createScratchDatabase, dropDatabase, testDatabaseUrl } from "../helpers/database.ts";
 import { auditRows, callerFor, createTestKey, testAuditConfig, testConfig } from "../helpers/services.ts";
+import { TcpProxy } from "../helpers/tcp-proxy.ts";
 import { expectRefusal } from "../pipeline/support.ts";
 import { auditTempDir, verifyNow } from "./support.ts";
-import { TcpProxy } from "./tcp-proxy.ts";
 
 const baseUrl = testDatabaseUrl();
 const FAIL_CLOSED_WITHIN_MS = 3000;

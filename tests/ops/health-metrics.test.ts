@@ -8,7 +8,7 @@ import { openServices } from "../../server/services.ts";
 import { createScratchDatabase, dropDatabase, testDatabaseUrl } from "../helpers/database.ts";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
 import { callerFor, createTestKey, testConfig, useTestServices } from "../helpers/services.ts";
-import { startTcpProxy, throughProxy } from "../helpers/tcp-proxy.ts";
+import { TcpProxy } from "../helpers/tcp-proxy.ts";
 import { outcomeOf } from "../pipeline/support.ts";
 
 const services = useTestServices();
@@ -43,11 +43,10 @@ describe.skipIf(!testDatabaseUrl())("/readyz when the database goes away", () =>
   it("turns 503 with a reason, and 200 again when the database returns", async () => {
     const base = testDatabaseUrl() as string;
     const scratch = await createScratchDatabase(base);
-    const direct = new URL(scratch);
-    const proxy = await startTcpProxy(direct.hostname, Number(direct.port || 5432));
+    const proxy = await TcpProxy.start(scratch);
     const database = await createDatabase({
       kind: "postgres",
-      url: throughProxy(scratch, proxy),
+      url: proxy.through(scratch),
       maxConnections: 2,
     });
     await migrateDatabase(database);
@@ -59,7 +58,7 @@ describe.skipIf(!testDatabaseUrl())("/readyz when the database goes away", () =>
     const local = await startTestServer(running);
     try {
       expect((await fetch(`${local.url}/readyz`)).status).toBe(200);
-      proxy.cut();
+      await proxy.cut();
       const started = performance.now();
       const down = await fetch(`${local.url}/readyz`);
       expect(down.status).toBe(503);
@@ -67,7 +66,7 @@ describe.skipIf(!testDatabaseUrl())("/readyz when the database goes away", () =>
       expect(performance.now() - started).toBeLessThan(3_000);
       // Liveness does not depend on the database.
       expect((await fetch(`${local.url}/healthz`)).status).toBe(200);
-      proxy.restore();
+      await proxy.restore();
       let status = 0;
       for (let i = 0; i < 50 && status !== 200; i++) {
         status = (await fetch(`${local.url}/readyz`)).status;
