@@ -28,6 +28,8 @@ export interface LoadOptions {
   key: string;
   connections: number;
   seconds: number;
+  /** Requests per second over all connections (a fixed-rate soak); unbounded when absent. */
+  rate?: number;
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
@@ -43,6 +45,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
               url: `${url}/trpc/summarizeDoc`,
               method: "POST",
               connections: share,
+              ...(options.rate
+                ? { overallRate: Math.max(1, Math.round(options.rate / options.urls.length)) }
+                : {}),
               duration: options.seconds,
               headers: {
                 "content-type": "application/json",
@@ -70,6 +75,36 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   };
 }
 
+export type StageTotals = Map<string, { sum: number; count: number }>;
+
+/** The pipeline's cumulative stage timings (authenticate, admit, model, audit) from /metrics. */
+export async function stageTotals(url: string): Promise<StageTotals> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const totals: StageTotals = new Map();
+  for (const match of text.matchAll(
+    /^scopegate_stage_duration_seconds_(sum|count)\{stage="([a-z_]+)"\} (\S+)$/gm,
+  )) {
+    const [, field, stage, value] = match;
+    if (!field || !stage) continue;
+    const entry = totals.get(stage) ?? { sum: 0, count: 0 };
+    if (field === "sum") entry.sum = Number(value);
+    else entry.count = Number(value);
+    totals.set(stage, entry);
+  }
+  return totals;
+}
+
+/** Mean milliseconds per stage between two snapshots. */
+export function stageMeans(before: StageTotals, after: StageTotals): Record<string, number> {
+  const means: Record<string, number> = {};
+  for (const [stage, end] of after) {
+    const start = before.get(stage) ?? { sum: 0, count: 0 };
+    const calls = end.count - start.count;
+    if (calls > 0) means[stage] = ((end.sum - start.sum) * 1000) / calls;
+  }
+  return means;
+}
+
 /** Resident memory of a process, current and peak, in MiB (Linux /proc). */
 export function rssOf(pid: number): { rssMb: number; peakMb: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -85,7 +120,6 @@ export interface Target {
 }
 
 const TARGET = fileURLToPath(new URL("./target.ts", import.meta.url));
-const TSX = fileURLToPath(new URL("../../node_modules/tsx/dist/cli.mjs", import.meta.url));
 
 /** Starts bench/overhead/target.ts in its own process and waits for its {url, key} line. */
 export async function startTarget(
@@ -98,7 +132,8 @@ export async function startTarget(
   const env = databaseUrl ? { ...inherited, BENCH_DATABASE_URL: databaseUrl } : inherited;
   const child = spawn(
     process.execPath,
-    [...nodeArgs, TSX, TARGET, "--mode", mode, "--delay", String(delayMs)],
+    // `--import tsx`, not the tsx CLI (which runs a second process): the pid measured is the server's.
+    [...nodeArgs, "--import", "tsx", TARGET, "--mode", mode, "--delay", String(delayMs)],
     { env, stdio: ["ignore", "pipe", "inherit"] },
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

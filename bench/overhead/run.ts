@@ -7,7 +7,16 @@ import { writeFileSync } from "node:fs";
 import { cpus, freemem, loadavg, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { createScratchDatabase, dropDatabase } from "../../tests/helpers/database.ts";
-import { type LoadResult, rssOf, runLoad, startTarget, type Target } from "./load.ts";
+import {
+  type LoadResult,
+  rssOf,
+  runLoad,
+  type StageTotals,
+  stageMeans,
+  stageTotals,
+  startTarget,
+  type Target,
+} from "./load.ts";
 import { type MicroResult, runMicro } from "./micro.ts";
 import { runScaling, type ScalingRow } from "./scaling.ts";
 
@@ -36,6 +45,8 @@ interface Row {
   addedP99Ms: number;
   bareRssMb: number;
   pipelineRssMb: number;
+  /** Mean ms per pipeline stage during the measured rounds (admit and audit include queueing). */
+  stagesMs: Record<string, number>;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -78,6 +89,8 @@ async function overhead(databases: DbName[], delays: number[], concurrencies: nu
           for (const [, target] of all)
             await runLoad({ urls: [target.url], key: target.key, connections, seconds: warmupSeconds });
           const samples = new Map<string, LoadResult[]>(all.map(([name]) => [name, []]));
+          const stagesBefore = new Map<DbName, StageTotals>();
+          for (const [db, target] of pipelines) stagesBefore.set(db, await stageTotals(target.url));
           for (let round = 0; round < rounds; round++)
             for (const [name, target] of all) samples.get(name)?.push(await measure(target, connections));
           const b = mean(samples.get("bare") ?? []);
@@ -94,10 +107,11 @@ async function overhead(databases: DbName[], delays: number[], concurrencies: nu
               addedP99Ms: p.p99 - b.p99,
               bareRssMb: rssOf(bare.child.pid ?? 0).rssMb,
               pipelineRssMb: rssOf(target.child.pid ?? 0).rssMb,
+              stagesMs: stageMeans(stagesBefore.get(db) ?? new Map(), await stageTotals(target.url)),
             };
             rows.push(row);
             log(
-              `${db} model ${delay} ms c=${connections}: bare ${b.rps.toFixed(0)} rps p50 ${b.p50.toFixed(2)} p99 ${b.p99.toFixed(2)} | pipeline ${p.rps.toFixed(0)} rps p50 ${p.p50.toFixed(2)} p99 ${p.p99.toFixed(2)} | ratio ${row.ratio.toFixed(3)}`,
+              `${db} model ${delay} ms c=${connections}: bare ${b.rps.toFixed(0)} rps p50 ${b.p50.toFixed(2)} p99 ${b.p99.toFixed(2)} | pipeline ${p.rps.toFixed(0)} rps p50 ${p.p50.toFixed(2)} p99 ${p.p99.toFixed(2)} | ratio ${row.ratio.toFixed(3)} | stages ${JSON.stringify(row.stagesMs, (_k, v) => (typeof v === "number" ? Math.round(v * 10) / 10 : v))}`,
             );
           }
         }
@@ -184,11 +198,11 @@ function report(): string {
     "Model: the offline provider behind a fixed delay (bench/overhead/model.ts), in the target process. Request: summarizeDoc of a 2 KB text.",
     "(a) bare = bench/overhead/bare-server.ts (own tRPC router, same fetch adapter, no auth/guard/audit); (b) pipeline = createHttpServer + openServices.",
     "",
-    "| database | model | conns | bare rps | pipeline rps | ratio | bare p50 | +p50 ms | bare p99 | +p99 ms | RSS bare / pipeline MB |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| database | model | conns | bare rps | pipeline rps | ratio | bare p50 | +p50 ms | bare p99 | +p99 ms | RSS bare / pipeline MB | pipeline stage means ms (auth / admit / model / audit) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rows.map(
       (r) =>
-        `| ${r.database} | ${r.modelDelayMs} ms | ${r.connections} | ${f(r.bare.rps, 0)} | ${f(r.pipeline.rps, 0)} | ${f(r.ratio, 3)} | ${f(r.bare.p50)} | ${f(r.addedP50Ms)} | ${f(r.bare.p99)} | ${f(r.addedP99Ms)} | ${r.bareRssMb} / ${r.pipelineRssMb} |`,
+        `| ${r.database} | ${r.modelDelayMs} ms | ${r.connections} | ${f(r.bare.rps, 0)} | ${f(r.pipeline.rps, 0)} | ${f(r.ratio, 3)} | ${f(r.bare.p50)} | ${f(r.addedP50Ms)} | ${f(r.bare.p99)} | ${f(r.addedP99Ms)} | ${r.bareRssMb} / ${r.pipelineRssMb} | ${["authenticate", "admit", "model", "audit"].map((k) => f(r.stagesMs[k] ?? Number.NaN, 1)).join(" / ")} |`,
     ),
     "",
     `Pipeline CPU per call, in process (warm-cache authenticate, scope checks, sanitize, detect, redaction; ${micro.promptBytes}-byte prompt, ${micro.iterations} iterations): p50 ${f(micro.p50, 3)} ms, p99 ${f(micro.p99, 3)} ms; part p50s: ${Object.entries(

@@ -2,7 +2,7 @@
 // `--mode bare` (bench/overhead/bare-server.ts) or `--mode pipeline` (the real createHttpServer
 // and openServices). Prints one JSON line {url, key} when listening; stops on SIGTERM.
 // Usage: tsx bench/overhead/target.ts --mode pipeline --delay 50   (BENCH_DATABASE_URL = Postgres)
-import type { Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { createDatabase, migrateDatabase } from "../../db/index.ts";
@@ -48,13 +48,22 @@ async function pipelineServer(): Promise<{ server: Server; key: string; close: (
     dailyTokens: 1_000_000_000_000,
   });
   return {
-    server: createHttpServer(services),
+    // With --expose-gc, /bench/heap collects garbage and reports memory (for the soak).
+    server: createHttpServer(services, { extraRoutes: heapRoute }),
     key: created.key,
     close: async () => {
       await services.close();
       await database.close();
     },
   };
+}
+
+function heapRoute(req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.url !== "/bench/heap" || typeof globalThis.gc !== "function") return false;
+  globalThis.gc();
+  const memory = process.memoryUsage();
+  res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(memory));
+  return true;
 }
 
 const target =
