@@ -193,7 +193,7 @@ async function commitFinal(
     const settlement = call.settlement;
     // The writer bounds each commit by the database deadline (queue time excluded).
     await (settlement
-      ? ctx.audit.appendWith([record], settlement.lockIds, settlement.run)
+      ? ctx.audit.appendWith([record], settlement.lockIds, settlement.run, { atomic: true })
       : ctx.audit.append(record));
     ctx.metrics.observeStage("audit", (performance.now() - writeStarted) / 1000);
     ctx.metrics.recordCall(record);

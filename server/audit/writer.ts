@@ -34,6 +34,8 @@ interface Pending {
   /** key_limits rows the work charges; locked up front in id order so batches cannot deadlock. */
   lockKeyIds: readonly string[];
   work: InTransaction<unknown> | undefined;
+  /** The work leaves nothing behind unless it succeeds whole (one all-or-nothing statement). */
+  atomic: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -104,15 +106,20 @@ export class AuditWriter {
 
   /** Appends records and waits until they are committed. */
   async append(...records: AuditRecord[]): Promise<void> {
-    await this.enqueue(records, [], undefined);
+    await this.enqueue(records, [], undefined, true);
   }
 
   /**
    * Runs `work` and appends `records` in one transaction. If `work` returns `Declined`, the
    * transaction step is rolled back, the records are not written, and the value is returned.
    */
-  appendWith<T>(records: AuditRecord[], lockKeyIds: readonly string[], work: InTransaction<T>): Promise<T> {
-    return this.enqueue(records, lockKeyIds, work) as Promise<T>;
+  appendWith<T>(
+    records: AuditRecord[],
+    lockKeyIds: readonly string[],
+    work: InTransaction<T>,
+    options: { atomic?: boolean } = {},
+  ): Promise<T> {
+    return this.enqueue(records, lockKeyIds, work, options.atomic ?? false) as Promise<T>;
   }
 
   /** Callers waiting for their records to commit (a metric). */
@@ -181,11 +188,12 @@ export class AuditWriter {
     records: AuditRecord[],
     lockKeyIds: readonly string[],
     work: InTransaction<unknown> | undefined,
+    atomic: boolean,
   ): Promise<unknown> {
     // No unbounded queueing: past this many waiting callers, refuse rather than fall behind.
     if (this.queue.length >= MAX_QUEUED) return Promise.reject(unavailable());
     return new Promise((resolve, reject) => {
-      this.queue.push({ records, lockKeyIds, work, resolve, reject });
+      this.queue.push({ records, lockKeyIds, work, atomic, resolve, reject });
       if (!this.flushing) this.flushing = this.flushLoop();
     });
   }
@@ -201,15 +209,16 @@ export class AuditWriter {
   }
 
   /**
-   * Up to MAX_BATCH records-only items, but at most MAX_WORK_PER_BATCH transactional steps: each
-   * step costs its own round trips inside the transaction, so a batch full of them would hold
-   * every caller in it past the request deadline at once.
+   * Up to MAX_BATCH items, but at most MAX_WORK_PER_BATCH savepoint steps: each costs its own
+   * round trips inside the transaction, so a batch full of them would hold every caller in it
+   * past the request deadline at once. Atomic steps are pipelined and cost little each.
    */
   private takeBatch(): Pending[] {
     let work = 0;
     let take = 0;
     while (take < this.queue.length && take < MAX_BATCH) {
-      if (this.queue[take]?.work) {
+      const item = this.queue[take];
+      if (item?.work && !item.atomic) {
         if (work === MAX_WORK_PER_BATCH) break;
         work += 1;
       }
@@ -230,8 +239,9 @@ export class AuditWriter {
           if (this.resync) ({ seq, head } = await this.committedHead(tx, seq, head));
           results.clear();
           const rows: NewAuditRow[] = [];
+          // With one row there is no lock order to get wrong: its own UPDATE locks it.
           const lockIds = [...new Set(batch.flatMap((item) => item.lockKeyIds))].sort();
-          if (lockIds.length > 0) {
+          if (lockIds.length > 1) {
             await tx
               .select({ id: keyLimits.id })
               .from(keyLimits)
@@ -239,12 +249,10 @@ export class AuditWriter {
               .orderBy(keyLimits.id)
               .for("update");
           }
+          await runSteps(tx, batch, results);
           for (const item of batch) {
-            if (item.work) {
-              const result = await runStep(tx, item.work);
-              results.set(item, result);
-              if (result instanceof Declined || result instanceof StepFailed) continue;
-            }
+            const result = results.get(item);
+            if (result instanceof Declined || result instanceof StepFailed) continue;
             for (const record of item.records) {
               seq += 1;
               const row = this.chain(record, seq, head);
@@ -339,6 +347,30 @@ export class AuditWriter {
 export function hashRecord(key: VersionedSecret, row: Omit<NewAuditRow, "id" | "hash">): string {
   const mac = createHmac("sha256", key.key).update(canonicalContent(row)).digest("hex");
   return `${key.version}:${mac}`;
+}
+
+/**
+ * Runs the batch's steps in queue order. Consecutive atomic steps are sent together (postgres-js
+ * pipelines them on the transaction's connection, and the server still applies them in order);
+ * any other step runs alone in its savepoint.
+ */
+async function runSteps(tx: Database, batch: Pending[], results: Map<Pending, unknown>): Promise<void> {
+  let pipelined: Pending[] = [];
+  const flush = async () => {
+    const outcomes = await Promise.all(pipelined.map((item) => item.work?.(tx)));
+    pipelined.forEach((item, i) => results.set(item, outcomes[i]));
+    pipelined = [];
+  };
+  for (const item of batch) {
+    if (!item.work) continue;
+    if (item.atomic) {
+      pipelined.push(item);
+      continue;
+    }
+    await flush();
+    results.set(item, await runStep(tx, item.work));
+  }
+  await flush();
 }
 
 async function runStep(tx: Database, work: InTransaction<unknown>): Promise<unknown> {

@@ -25,10 +25,16 @@ export async function admit(
   // The writer bounds the commit by the database deadline and fails closed.
   const started = performance.now();
   const outcome = await ctx.audit
-    .appendWith([admittedRecord], limitIds, async (tx) => {
-      const refusal = await chargeCall(tx, limitIds, { now, reserveTokens });
-      return refusal ? new Declined(refusal) : null;
-    })
+    .appendWith(
+      [admittedRecord],
+      limitIds,
+      async (tx) => {
+        const refusal = await chargeCall(tx, limitIds, { now, reserveTokens });
+        return refusal ? new Declined(refusal) : null;
+      },
+      // One all-or-nothing UPDATE: pipelined with the batch's other charges, no savepoint.
+      { atomic: true },
+    )
     .finally(() => ctx.metrics.observeStage("admit", (performance.now() - started) / 1000));
   if (outcome instanceof Declined) refuse(outcome.value);
   if (principal.kind === "key") ctx.lastUsed.touch(principal.keyId, now);

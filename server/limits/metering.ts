@@ -2,6 +2,7 @@
 // UPDATE over every limit row of the key and its ancestors, so concurrent processes can never
 // admit past a limit. Settlement, refunds and abuse penalties are single statements too.
 import { inArray, type SQL, sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/pg-core";
 import { type Database, keyLimits } from "../../db/index.ts";
 import { EPSILON_MS, gcra, msUntilNextUtcDay, utcDay, WINDOW_MS } from "./gcra.ts";
 
@@ -16,13 +17,24 @@ export interface Charge {
   reserveTokens: number;
 }
 
-// `greatest(tat, now) + 60000/rpm - now <= 60000`: the GCRA rule of gcra.ts.
-const rateAllows = (now: number): SQL =>
-  sql`(${keyLimits.rpm} is null or greatest(${keyLimits.tat}, ${now}) + ${WINDOW_MS}::float8 / ${keyLimits.rpm} - ${now} <= ${WINDOW_MS + EPSILON_MS})`;
-const tokensCountedToday = (today: string): SQL =>
-  sql`(case when ${keyLimits.tokenDay} = ${today} then ${keyLimits.tokensUsed} else 0 end)`;
+const lineage = alias(keyLimits, "lineage");
+type LimitsTable = typeof keyLimits | typeof lineage;
 
-/** Charges one call to every limit row in `limitIds`, or none of them; returns why not. */
+const tokensCountedToday = (t: LimitsTable, today: string): SQL =>
+  sql`(case when ${t.tokenDay} = ${today} then ${t.tokensUsed} else 0 end)`;
+
+/** Whether row `t` admits one more call: uses left, the GCRA rule of gcra.ts, budget left. */
+function admits(t: LimitsTable, now: number, today: string, reserve: number): SQL {
+  return sql`(${t.maxUses} is null or ${t.uses} < ${t.maxUses})
+    and (${t.rpm} is null or greatest(${t.tat}, ${now}) + ${WINDOW_MS}::float8 / ${t.rpm} - ${now} <= ${WINDOW_MS + EPSILON_MS})
+    and (${t.dailyTokens} is null or ${tokensCountedToday(t, today)} + ${reserve} <= ${t.dailyTokens})`;
+}
+
+/**
+ * Charges one call to every limit row in `limitIds`, or to none of them, in one statement (so it
+ * needs no savepoint to undo a partial charge); returns why not. With several rows the writer
+ * holds their locks already, so the count and the update see the same rows.
+ */
 export async function chargeCall(
   tx: Database,
   limitIds: readonly string[],
@@ -31,26 +43,26 @@ export async function chargeCall(
   if (limitIds.length === 0) return null;
   const now = charge.now.getTime();
   const today = utcDay(charge.now);
+  const ids = [...limitIds];
+  const allAdmit =
+    ids.length === 1
+      ? admits(keyLimits, now, today, charge.reserveTokens)
+      : sql`(select count(*) from ${keyLimits} as ${sql.identifier("lineage")} where ${inArray(lineage.id, ids)} and ${admits(lineage, now, today, charge.reserveTokens)}) = ${ids.length}`;
   const charged = await tx
     .update(keyLimits)
     .set({
       uses: sql`${keyLimits.uses} + 1`,
       tat: sql`case when ${keyLimits.rpm} is null then ${keyLimits.tat} else greatest(${keyLimits.tat}, ${now}) + ${WINDOW_MS}::float8 / ${keyLimits.rpm} end`,
       tokenDay: today,
-      tokensUsed: sql`${tokensCountedToday(today)} + ${charge.reserveTokens}`,
+      tokensUsed: sql`${tokensCountedToday(keyLimits, today)} + ${charge.reserveTokens}`,
     })
-    .where(
-      sql`${inArray(keyLimits.id, [...limitIds])}
-        and (${keyLimits.maxUses} is null or ${keyLimits.uses} < ${keyLimits.maxUses})
-        and ${rateAllows(now)}
-        and (${keyLimits.dailyTokens} is null or ${tokensCountedToday(today)} + ${charge.reserveTokens} <= ${keyLimits.dailyTokens})`,
-    )
+    .where(sql`${inArray(keyLimits.id, ids)} and ${allAdmit}`)
     .returning({ id: keyLimits.id });
-  if (charged.length === limitIds.length) return null;
+  if (charged.length === ids.length) return null;
   return diagnose(tx, limitIds, charge);
 }
 
-/** Which limit refused, and when to retry (read under the same locks, before rollback). */
+/** Which limit refused, and when to retry (nothing was charged; read under the same locks). */
 async function diagnose(tx: Database, limitIds: readonly string[], charge: Charge): Promise<LimitRefusal> {
   const rows = await tx
     .select()
