@@ -15,6 +15,7 @@ import { createHttpServer, serveMetrics } from "../http/server.ts";
 import { newCallId, newRequestId } from "../ids.ts";
 import { createKey } from "../keys/service.ts";
 import type { Logger } from "../logger.ts";
+import { installDriverCrashGuard } from "../ops/driver-guard.ts";
 import { InFlight } from "../ops/shutdown.ts";
 import { openServices, type RunningServices } from "../services.ts";
 
@@ -37,6 +38,7 @@ export interface RunningServer {
 
 export async function serve(config: Config, logger: Logger, port = config.port): Promise<RunningServer> {
   const lock = config.database.kind === "pglite" ? acquireLock(config.dataDir) : null;
+  const removeCrashGuard = config.database.kind === "postgres" ? installDriverCrashGuard(logger) : () => {};
   let services: RunningServices | undefined;
   try {
     const localAdminToken = lock ? `sglocal_${randomBytes(32).toString("base64url")}` : null;
@@ -54,8 +56,11 @@ export async function serve(config: Config, logger: Logger, port = config.port):
     if (lock && localAdminToken) lock.publish(actualPort, localAdminToken);
     let stopping: Promise<void> | null = null;
     const stop = () => {
-      stopping ??= drainAndClose({ server, metricsServer, inFlight, services: running, logger }).finally(() =>
-        lock?.release(),
+      stopping ??= drainAndClose({ server, metricsServer, inFlight, services: running, logger }).finally(
+        () => {
+          lock?.release();
+          removeCrashGuard();
+        },
       );
       return stopping;
     };
@@ -69,6 +74,7 @@ export async function serve(config: Config, logger: Logger, port = config.port):
   } catch (error) {
     await services?.close();
     lock?.release();
+    removeCrashGuard();
     throw error;
   }
 }
