@@ -45,6 +45,8 @@ const USAGE = `Usage: scopegate <command>
 
 type Out = (text: string) => void;
 
+const EXIT_BACKSTOP_MS = 2_000;
+
 export async function main(
   argv: string[],
   env: Record<string, string | undefined>,
@@ -74,6 +76,9 @@ export async function main(
         process.once("SIGTERM", shutdown);
         process.once("SIGINT", shutdown);
       });
+      // Everything is flushed and closed; a driver handle left behind by a database outage
+      // (postgres-js reconnect timers) must not keep a stopped server alive.
+      setTimeout(() => process.exit(0), EXIT_BACKSTOP_MS);
       return 0;
     }
     case "migrate": {
