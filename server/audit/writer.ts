@@ -358,7 +358,7 @@ async function runSteps(tx: Database, batch: Pending[], results: Map<Pending, un
   let pipelined: Pending[] = [];
   const flush = async () => {
     const outcomes = await Promise.all(pipelined.map((item) => item.work?.(tx)));
-    pipelined.forEach((item, i) => results.set(item, outcomes[i]));
+    for (const [i, item] of pipelined.entries()) results.set(item, outcomes[i]);
     pipelined = [];
   };
   for (const item of batch) {
