@@ -24,7 +24,7 @@ export class Metrics {
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: "scopegate_process_" });
+    collectDefaultMetrics({ register: this.registry, prefix: "scopegate_" });
     this.calls = new Counter({
       name: "scopegate_calls_total",
       help: "Procedure calls by outcome and reason (one per final audit record).",
