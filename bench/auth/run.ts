@@ -5,13 +5,10 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createDatabase, type DatabaseHandle, migrateDatabase } from "../../db/index.ts";
 import { authenticate } from "../../server/auth/authenticate.ts";
-import { localOperator } from "../../server/auth/principal.ts";
 import { createContext } from "../../server/context.ts";
-import { newCallId, newRequestId } from "../../server/ids.ts";
-import { createKey } from "../../server/keys/service.ts";
 import { createLogger } from "../../server/logger.ts";
 import { openServices } from "../../server/services.ts";
-import { testConfig } from "../../tests/helpers/services.ts";
+import { createTestKey, requestInfo, testConfig } from "../../tests/helpers/services.ts";
 
 const { values } = parseArgs({ options: { iterations: { type: "string", default: "2000" } } });
 const iterations = Number(values.iterations);
@@ -28,18 +25,11 @@ async function measure(label: string, database: DatabaseHandle) {
     localAdminToken: null,
     database,
   });
-  const request = {
-    requestId: newRequestId(),
-    clientAddress: "127.0.0.1",
-    authorization: undefined,
-    endUser: undefined,
-  };
-  const created = await createKey(createContext(services, request), localOperator(), newCallId(), {
-    name: "bench",
-    scopes: ["endpoint:summarize-doc"],
-    env: "live",
-  });
-  const ctx = createContext(services, { ...request, authorization: `Bearer ${created.key}` });
+  const created = await createTestKey(services, { name: "bench", scopes: ["endpoint:summarize-doc"] });
+  const ctx = createContext(
+    services,
+    requestInfo({ clientAddress: "127.0.0.1", authorization: `Bearer ${created.plaintext}` }),
+  );
   const run = async (cold: boolean) => {
     const samples: number[] = [];
     for (let i = 0; i < iterations; i++) {

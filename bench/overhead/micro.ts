@@ -2,17 +2,14 @@
 // warm-cache authenticate, scope checks, guard (sanitize + detect) and audit redaction.
 import { createDatabase, migrateDatabase } from "../../db/index.ts";
 import { authenticate } from "../../server/auth/authenticate.ts";
-import { localOperator } from "../../server/auth/principal.ts";
 import { missingScopes } from "../../server/auth/scopes.ts";
 import { createContext } from "../../server/context.ts";
 import { detectInjection } from "../../server/guard/detect.ts";
 import { redactSecrets } from "../../server/guard/redact.ts";
 import { sanitizeText } from "../../server/guard/sanitize.ts";
-import { newCallId, newRequestId } from "../../server/ids.ts";
-import { createKey } from "../../server/keys/service.ts";
 import { createLogger } from "../../server/logger.ts";
 import { openServices } from "../../server/services.ts";
-import { testConfig } from "../../tests/helpers/services.ts";
+import { createTestKey, requestInfo, testConfig } from "../../tests/helpers/services.ts";
 import { percentile } from "./load.ts";
 import { BENCH_TEXT } from "./model.ts";
 
@@ -34,18 +31,14 @@ export async function runMicro(iterations: number): Promise<MicroResult> {
     localAdminToken: null,
     database,
   });
-  const request = {
-    requestId: newRequestId(),
-    clientAddress: "127.0.0.1",
-    authorization: undefined,
-    endUser: undefined,
-  };
-  const created = await createKey(createContext(services, request), localOperator(), newCallId(), {
+  const created = await createTestKey(services, {
     name: "bench",
     scopes: ["endpoint:summarize-doc", "prompt-processing"],
-    env: "live",
   });
-  const ctx = createContext(services, { ...request, authorization: `Bearer ${created.key}` });
+  const ctx = createContext(
+    services,
+    requestInfo({ clientAddress: "127.0.0.1", authorization: `Bearer ${created.plaintext}` }),
+  );
   const prompt = BENCH_TEXT;
   const names = ["authenticate", "scopes", "sanitize", "detect", "redact"] as const;
   const parts: Record<(typeof names)[number], number[]> = {

@@ -1,14 +1,11 @@
 // Scale-out: the same load against one and against two `scopegate serve` processes sharing one
 // Postgres database. The servers reach the model over HTTP (the real openai provider against a
 // local stub with a fixed delay), since a serve process has no way to take an in-process model.
-import { localOperator } from "../../server/auth/principal.ts";
 import { loadConfig } from "../../server/config.ts";
-import { createContext } from "../../server/context.ts";
-import { newCallId, newRequestId } from "../../server/ids.ts";
-import { createKey } from "../../server/keys/service.ts";
 import { createLogger } from "../../server/logger.ts";
 import { openServices } from "../../server/services.ts";
 import { type ServeProcess, sharedSecrets, startServeProcess } from "../../tests/helpers/serve-process.ts";
+import { createTestKey } from "../../tests/helpers/services.ts";
 import { type LoadResult, rssOf, runLoad } from "./load.ts";
 import { startOpenAIStub } from "./openai-stub.ts";
 
@@ -26,20 +23,13 @@ async function benchKey(env: Record<string, string>): Promise<string> {
     localAdminToken: null,
   });
   try {
-    const ctx = createContext(services, {
-      requestId: newRequestId(),
-      clientAddress: "127.0.0.1",
-      authorization: undefined,
-      endUser: undefined,
-    });
-    const created = await createKey(ctx, localOperator(), newCallId(), {
+    const created = await createTestKey(services, {
       name: "bench-scaling",
       scopes: ["endpoint:summarize-doc"],
-      env: "live",
       rpm: 1_000_000,
       dailyTokens: 1_000_000_000_000,
     });
-    return created.key;
+    return created.plaintext;
   } finally {
     await services.close();
   }

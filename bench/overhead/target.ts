@@ -6,14 +6,10 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { createDatabase, migrateDatabase } from "../../db/index.ts";
-import { localOperator } from "../../server/auth/principal.ts";
-import { createContext } from "../../server/context.ts";
 import { createHttpServer } from "../../server/http/server.ts";
-import { newCallId, newRequestId } from "../../server/ids.ts";
-import { createKey } from "../../server/keys/service.ts";
 import { createLogger } from "../../server/logger.ts";
 import { openServices } from "../../server/services.ts";
-import { testConfig } from "../../tests/helpers/services.ts";
+import { createTestKey, testConfig } from "../../tests/helpers/services.ts";
 import { createBareServer } from "./bare-server.ts";
 import { FixedLatencyModel } from "./model.ts";
 
@@ -33,24 +29,17 @@ async function pipelineServer(): Promise<{ server: Server; key: string; close: (
     database,
     model,
   });
-  const ctx = createContext(services, {
-    requestId: newRequestId(),
-    clientAddress: "127.0.0.1",
-    authorization: undefined,
-    endUser: undefined,
-  });
   // Limits high enough never to refuse: the benchmark measures their cost, not their effect.
-  const created = await createKey(ctx, localOperator(), newCallId(), {
+  const created = await createTestKey(services, {
     name: "bench",
     scopes: ["endpoint:summarize-doc"],
-    env: "live",
     rpm: 1_000_000,
     dailyTokens: 1_000_000_000_000,
   });
   return {
     // With --expose-gc, /bench/heap collects garbage and reports memory (for the soak).
     server: createHttpServer(services, { extraRoutes: heapRoute }),
-    key: created.key,
+    key: created.plaintext,
     close: async () => {
       await services.close();
       await database.close();
