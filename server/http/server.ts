@@ -248,8 +248,32 @@ async function refuse(
   refusal: HttpRefusal,
 ) {
   await auditRefusal(services, info, path, refusal);
-  res.setHeader("connection", refusal.status === 413 ? "close" : "keep-alive");
   sendRaw(res, refusal.status, errorEnvelope(refusal, info.requestId));
+  if (refusal.status === 413) closeAfterDiscarding(res);
+}
+
+// How long a refused oversized body is still read (and discarded) before the socket is cut.
+const LINGER_MS = 2_000;
+
+/**
+ * After a 413 the client may still be sending its body. Closing at once would reset the
+ * connection and can destroy the 413 before the client reads it, so the rest of the body is
+ * discarded for a moment (lingering close) and the connection then ends.
+ */
+function closeAfterDiscarding(res: ServerResponse): void {
+  const { req } = res;
+  const socket = req.socket;
+  res.once("finish", () => {
+    if (req.complete) {
+      socket.end();
+      return;
+    }
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    req.once("end", () => {
+      clearTimeout(timer);
+      socket.end();
+    });
+  });
 }
 
 /** One `final` record for a request refused outside the procedure pipeline. */
