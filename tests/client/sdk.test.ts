@@ -79,20 +79,20 @@ afterEach(async () => {
 });
 
 describe("scopegate/client", () => {
-  it("resolves through the package exports right after install, under vitest and under tsx", async () => {
+  it("resolves through the package exports right after install: vitest, plain node (the JS built by `prepare`), tsx", async () => {
     expect(typeof createClient).toBe("function");
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "--input-type=module",
-        "-e",
-        'const m = await import("scopegate/client"); console.log(typeof m.createClient, typeof m.describeError);',
-      ],
-      { cwd: process.cwd() },
-    );
-    expect(stdout.trim()).toBe("function function");
+    const probe =
+      'const m = await import("scopegate/client"); console.log(typeof m.createClient, typeof m.describeError);';
+    for (const loader of [[], ["--import", "tsx"]]) {
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [...loader, "--input-type=module", "-e", probe],
+        {
+          cwd: process.cwd(),
+        },
+      );
+      expect(stdout.trim()).toBe("function function");
+    }
     // A fresh tsx process compiles the SDK and @trpc/client cold.
   }, 60_000);
 
