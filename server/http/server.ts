@@ -248,8 +248,8 @@ async function refuse(
   refusal: HttpRefusal,
 ) {
   await auditRefusal(services, info, path, refusal);
-  sendRaw(res, refusal.status, errorEnvelope(refusal, info.requestId));
   if (refusal.status === 413) closeAfterDiscarding(res);
+  sendRaw(res, refusal.status, errorEnvelope(refusal, info.requestId));
 }
 
 // How long a refused oversized body is still read (and discarded) before the socket is cut.
@@ -262,7 +262,9 @@ const LINGER_MS = 2_000;
  */
 function closeAfterDiscarding(res: ServerResponse): void {
   const { req } = res;
-  const socket = req.socket;
+  // Taken now: Node detaches the socket from the request once the response is done.
+  const socket: Socket | null = req.socket;
+  if (!socket) return;
   res.once("finish", () => {
     if (req.complete) {
       socket.end();
