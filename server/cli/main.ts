@@ -67,8 +67,10 @@ export async function main(
         logger,
         values.port === undefined ? config.port : Number(values.port),
       );
-      out(`scopegate listening on http://localhost:${running.port}`);
-      if (config.database.kind === "pglite") out(`demo key written to ${config.dataDir}/demo-key`);
+      // One write, so a reader that sees the address also sees where the demo key is.
+      const demo =
+        config.database.kind === "pglite" ? `\ndemo key written to ${config.dataDir}/demo-key` : "";
+      out(`scopegate listening on http://localhost:${running.port}${demo}`);
       await new Promise<void>((resolve) => {
         const shutdown = () => {
           running.stop().then(resolve, resolve);
