@@ -265,6 +265,9 @@ function closeAfterDiscarding(res: ServerResponse): void {
   // Taken now: Node detaches the socket from the request once the response is done.
   const socket: Socket | null = req.socket;
   if (!socket) return;
+  // Node would otherwise close (and, with unread data, reset) the socket right after the
+  // response when the client asked for `connection: close`; this function closes it instead.
+  res.shouldKeepAlive = true;
   res.once("finish", () => {
     if (req.complete) {
       socket.end();
