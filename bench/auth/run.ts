@@ -8,6 +8,7 @@ import { authenticate } from "../../server/auth/authenticate.ts";
 import { createContext } from "../../server/context.ts";
 import { createLogger } from "../../server/logger.ts";
 import { openServices } from "../../server/services.ts";
+import { createScratchDatabase, dropDatabase } from "../../tests/helpers/database.ts";
 import { createTestKey, requestInfo, testConfig } from "../../tests/helpers/services.ts";
 
 const { values } = parseArgs({ options: { iterations: { type: "string", default: "2000" } } });
@@ -53,11 +54,18 @@ const pglite = await createDatabase({ kind: "pglite", dataDir: null });
 await migrateDatabase(pglite);
 results.push(await measure("PGlite (in-process)", pglite));
 await pglite.close();
-if (process.env.DATABASE_URL) {
-  const pg = await createDatabase({ kind: "postgres", url: process.env.DATABASE_URL });
-  await migrateDatabase(pg);
-  results.push(await measure("Postgres (127.0.0.1)", pg));
-  await pg.close();
+const baseUrl = process.env.DATABASE_URL;
+if (baseUrl) {
+  // A scratch database of its own, dropped afterwards: the server's databases stay untouched.
+  const url = await createScratchDatabase(baseUrl);
+  const pg = await createDatabase({ kind: "postgres", url });
+  try {
+    await migrateDatabase(pg);
+    results.push(await measure("Postgres (127.0.0.1)", pg));
+  } finally {
+    await pg.close();
+    await dropDatabase(baseUrl, url);
+  }
 }
 
 const fmt = (ms: number) => `${(ms * 1000).toFixed(0)} µs`;
