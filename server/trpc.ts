@@ -8,6 +8,7 @@
 // 3. `publicProcedure`: explicitly public (audited, no key). A test walks the router and fails
 //    on any procedure that is neither.
 import { initTRPC, TRPCError } from "@trpc/server";
+import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { z } from "zod";
 import type { AuditOutcome, AuditRecord } from "./audit/record.ts";
 import type { InTransaction } from "./audit/writer.ts";
@@ -88,20 +89,9 @@ export const createCallerFactory = t.createCallerFactory;
 function outcomeOf(error: TRPCError | null): AuditOutcome {
   if (!error) return "ok";
   if (error.code === "UNPROCESSABLE_CONTENT") return "rejected";
-  const status = error.code === "INTERNAL_SERVER_ERROR" ? 500 : statusClass(error);
-  return status >= 500 ? "error" : "denied";
-}
-
-function statusClass(error: TRPCError): number {
-  const serverSide = new Set([
-    "BAD_GATEWAY",
-    "GATEWAY_TIMEOUT",
-    "SERVICE_UNAVAILABLE",
-    "NOT_IMPLEMENTED",
-    // The call was cut off, not refused: it counts as an error, never as a denial.
-    "CLIENT_CLOSED_REQUEST",
-  ]);
-  return serverSide.has(error.code) ? 500 : 400;
+  // A call cut off by its client (499) was not refused: it counts as an error, never a denial.
+  if (error.code === "CLIENT_CLOSED_REQUEST") return "error";
+  return getHTTPStatusCodeFromError(error) >= 500 ? "error" : "denied";
 }
 
 // Raw input is kept only bounded (and the writer redacts it); it may be unparseable.
