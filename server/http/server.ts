@@ -9,7 +9,7 @@ import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import type { AuditRecord } from "../audit/record.ts";
 import { describeCredentialOf } from "../auth/authenticate.ts";
 import { createContext, type RequestInfo, type Services } from "../context.ts";
-import { reasonOf, ScopegateError } from "../errors.ts";
+import { type Reason, reasonOf, ScopegateError } from "../errors.ts";
 import { newCallId, newRequestId } from "../ids.ts";
 import { checkReadiness } from "../ops/readiness.ts";
 import type { InFlight } from "../ops/shutdown.ts";
@@ -64,7 +64,7 @@ export function createHttpServer(services: Services, options: HttpServerOptions 
       services,
       { requestId, clientAddress: address, authorization: undefined, endUser: undefined },
       null,
-      refusal,
+      refusal.reason,
     );
     if (socket.writable) {
       socket.end(
@@ -206,8 +206,7 @@ async function handleTrpc(
       maxBatchSize: MAX_BATCH_CALLS,
       createContext: () => createContext(services, info),
       onError: ({ error, path: callPath }) => {
-        if (!wasAudited(error))
-          pending.push(auditRefusal(services, info, callPath ?? path, refusalOf(error)));
+        if (!wasAudited(error)) pending.push(auditRefusal(services, info, callPath ?? path, reasonOf(error)));
         if (reasonOf(error) === "internal_error") {
           services.logger.error("internal error", {
             requestId: info.requestId,
@@ -224,15 +223,6 @@ async function handleTrpc(
   await sendFetchResponse(res, response, headerValue(req, "trpc-accept") === "application/jsonl");
 }
 
-function refusalOf(error: TRPCError): HttpRefusal {
-  return {
-    status: 0,
-    code: error.code,
-    reason: reasonOf(error),
-    message: error.message,
-  };
-}
-
 /** `Retry-After` only when every error is a 429; `error.data.retryAfterMs` stays authoritative. */
 function retryAfterHeader(errors: readonly TRPCError[]): { headers?: Record<string, string> } {
   if (errors.length === 0 || errors.some((e) => e.code !== "TOO_MANY_REQUESTS")) return {};
@@ -247,7 +237,7 @@ async function refuse(
   path: string | null,
   refusal: HttpRefusal,
 ) {
-  await auditRefusal(services, info, path, refusal);
+  await auditRefusal(services, info, path, refusal.reason);
   if (refusal.status === 413) closeAfterDiscarding(res);
   sendRaw(res, refusal.status, errorEnvelope(refusal, info.requestId));
 }
@@ -286,7 +276,7 @@ async function auditRefusal(
   services: Services,
   info: RequestInfo,
   path: string | null,
-  refusal: HttpRefusal,
+  reason: Reason,
 ): Promise<void> {
   const credential = describeCredentialOf(services.config, info.authorization);
   const record: AuditRecord = {
@@ -297,7 +287,7 @@ async function auditRefusal(
     keyFingerprint: credential?.fingerprint ?? null,
     procedure: path,
     outcome: "denied",
-    reason: refusal.reason,
+    reason,
     clientAddress: info.clientAddress,
   };
   services.metrics.recordCall(record);
