@@ -30,9 +30,6 @@ export interface AuditRecord {
   ts?: Date;
 }
 
-type ChainFields = "writerId" | "seq" | "ts" | "prevHash" | "hash";
-export type UnchainedRow = Omit<NewAuditRow, ChainFields | "id">;
-
 /**
  * The exact bytes the hash covers: every column but id (assigned by the database; verify checks
  * that ids follow seq instead) and hash, in a fixed order, so any edit of a stored value changes

@@ -24,11 +24,6 @@ export function gcra(tat: number, now: number, rpm: number): GcraDecision {
   return { allowed: false, tat, retryAfterMs: Math.ceil(excess) };
 }
 
-/** A penalty of `weight` calls' worth of refill, charged without a check. */
-export function penalize(tat: number, now: number, rpm: number, weight: number): number {
-  return Math.max(tat, now) + weight * emissionIntervalMs(rpm);
-}
-
 export const utcDay = (date: Date): string => date.toISOString().slice(0, 10);
 
 export function msUntilNextUtcDay(now: Date): number {
