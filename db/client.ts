@@ -7,6 +7,7 @@ import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import * as schema from "./schema/index.ts";
+import { pgliteTransact, postgresTransact, type Transact } from "./transact.ts";
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -19,6 +20,8 @@ export interface DatabaseHandle {
   driver: "pglite" | "postgres";
   /** Raw SQL returning rows; hides that PGlite answers `{ rows }` and postgres-js an array. */
   rows<T extends Record<string, unknown>>(query: SQL): Promise<T[]>;
+  /** Fixed-text statements in one transaction, pipelined where the driver can (db/transact.ts). */
+  transact: Transact;
   /** The underlying postgres-js client (LISTEN/NOTIFY), absent on PGlite. */
   postgresClient?: postgres.Sql;
   pglite?: PGlite;
@@ -42,6 +45,7 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
       db,
       driver: "postgres",
       postgresClient: client,
+      transact: postgresTransact(client),
       rows: async <T extends Record<string, unknown>>(query: SQL) =>
         (await db.execute(query)) as unknown as T[],
       close: () => client.end({ timeout: 5 }),
@@ -54,6 +58,7 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
     db,
     driver: "pglite",
     pglite,
+    transact: pgliteTransact(pglite),
     rows: async <T extends Record<string, unknown>>(query: SQL) =>
       ((await db.execute(query)) as unknown as { rows: T[] }).rows,
     close: async () => {

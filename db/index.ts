@@ -2,3 +2,4 @@
 export { createDatabase, type Database, type DatabaseHandle, type DatabaseTarget } from "./client.ts";
 export { migrateDatabase, migrationsFolder, pendingMigrations } from "./migrate.ts";
 export * from "./schema/index.ts";
+export type { Rows, Statement, Transact } from "./transact.ts";

@@ -38,7 +38,7 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
   const model = options.model ?? createModelProvider(config);
   const database = options.database ?? (await openMigratedDatabase(config));
   const clock = options.clock ?? { now: () => new Date() };
-  const audit = createAuditWriter(database.db, config, options.logger, () => clock.now());
+  const audit = createAuditWriter(database, config, options.logger, () => clock.now());
   const auditDuties = startAuditDuties(audit, config, options.logger);
   const flood = new FloodAggregator(FLOOD_THRESHOLD_PER_MINUTE, () => clock.now().getTime());
   const keyCache = new KeyCache();

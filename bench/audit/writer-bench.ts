@@ -56,7 +56,7 @@ async function load(concurrency: number, write: (i: number) => Promise<unknown>)
 
 /** Group commit: the real writer (chained, HMAC'd, redacted). */
 function run(handle: DatabaseHandle, concurrency: number) {
-  const writer = new AuditWriter(handle.db, auditKey);
+  const writer = new AuditWriter(handle, auditKey);
   return load(concurrency, (i) => writer.append(record(i)));
 }
 

@@ -1,7 +1,7 @@
 // Wires the audit writer to its sinks from configuration (checkpoint signing, the file dir,
 // the spool) and runs its background duties: a checkpoint every interval, spool replay after
 // an outage, and a final checkpoint at shutdown.
-import type { Database } from "../../db/index.ts";
+import type { DatabaseHandle } from "../../db/index.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import { CheckpointSink } from "./checkpoint.ts";
@@ -12,7 +12,7 @@ import { AuditWriter, newWriterId } from "./writer.ts";
 const SPOOL_RETRY_MS = 5_000;
 
 export function createAuditWriter(
-  db: Database,
+  database: DatabaseHandle,
   config: Config,
   logger: Logger,
   now: () => Date,
@@ -22,12 +22,12 @@ export function createAuditWriter(
   const { dir, signingKey } = config.audit;
   if (!signingKey) logger.warn("no audit signing key: checkpoints are not written (verify-only setup)");
   const writerId = newWriterId();
-  return new AuditWriter(db, auditKey, {
+  return new AuditWriter(database, auditKey, {
     now,
     logger,
     writerId,
     checkpointEvery: config.audit.checkpointEvery,
-    checkpoints: signingKey ? new CheckpointSink(db, signingKey, dir, logger) : undefined,
+    checkpoints: signingKey ? new CheckpointSink(database.db, signingKey, dir, logger) : undefined,
     spool: dir ? new AuditSpool(dir, writerId) : undefined,
   });
 }

@@ -3,20 +3,36 @@
 // its own hash chain (writer id + seq), so processes never wait on each other's lock; the chain
 // is checkpointed (signed) every N records or interval, and records that cannot be written are
 // spooled to disk and replayed.
+//
+// Two kinds of batch. Records with atomic steps (one statement each: admission charges,
+// settlements) go out pipelined — BEGIN, the steps, the insert and COMMIT in one or two round
+// trips, no query building. Records with `work` (a closure on a Drizzle transaction, each in its
+// own savepoint: key lifecycle events) take the general path. Plain records join either.
 import { createHmac, randomBytes } from "node:crypto";
-import { desc, eq, inArray } from "drizzle-orm";
-import { auditLog, type Database, keyLimits, type NewAuditRow } from "../../db/index.ts";
+import { sql } from "drizzle-orm";
+import type { Database, DatabaseHandle, NewAuditRow, Rows, Statement } from "../../db/index.ts";
 import type { VersionedSecret } from "../config.ts";
 import { unavailable, withDatabase } from "../db-errors.ts";
 import { ScopegateError } from "../errors.ts";
 import { redactSecrets } from "../guard/redact.ts";
 import type { Logger } from "../logger.ts";
 import type { CheckpointKind, CheckpointSink } from "./checkpoint.ts";
+import { INSERT_AUDIT_ROWS_PREFIX, insertAuditRows, storable } from "./insert.ts";
 import { type AuditRecord, canonicalContent } from "./record.ts";
 import type { AuditSpool } from "./spool.ts";
 
-/** Work done in the same transaction as a record's insert (e.g. charging a key's limits). */
+/** Work done in the same transaction as a record's insert, in its own savepoint. */
 export type InTransaction<T> = (tx: Database) => Promise<T>;
+
+/**
+ * One all-or-nothing statement in the same transaction as a record's insert (so it needs no
+ * savepoint to undo it), sent together with the batch's other steps.
+ */
+export interface AtomicStep<T> {
+  statement: Statement;
+  /** The step's value from its rows; a `Declined` value keeps its records out. Absent: it cannot decline. */
+  outcome?: (rows: Rows) => T;
+}
 
 export interface AuditWriterOptions {
   now?: () => Date;
@@ -31,14 +47,19 @@ export interface AuditWriterOptions {
 
 interface Pending {
   records: AuditRecord[];
-  /** key_limits rows the work charges; locked up front in id order so batches cannot deadlock. */
+  /** key_limits rows the step charges; locked up front in id order so batches cannot deadlock. */
   lockKeyIds: readonly string[];
-  work: InTransaction<unknown> | undefined;
-  /** The work leaves nothing behind unless it succeeds whole (one all-or-nothing statement). */
-  atomic: boolean;
+  step?: AtomicStep<unknown>;
+  work?: InTransaction<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
+
+// $1 the ids of the key_limits rows a batch charges.
+const LOCK_LIMITS = "select id from key_limits where id = any($1::text[]) order by id for update";
+// $1 this writer's id.
+const CHAIN_HEAD =
+  "select seq::float8 as seq, hash from audit_log where writer_id = $1 order by seq desc limit 1";
 
 /** The outcome of a transactional step that declined: its records are not written. */
 export class Declined<T> {
@@ -56,8 +77,6 @@ const MAX_TEXT = 4096;
 const MAX_BATCH = 500;
 const MAX_WORK_PER_BATCH = 32;
 const MAX_QUEUED = 20_000;
-// Rows per INSERT statement: 28 columns each stays far below Postgres' 65,535 parameters.
-const MAX_ROWS_PER_INSERT = 1000;
 
 /** A step's own failure: its savepoint rolled back, the rest of the batch commits. */
 class StepFailed {
@@ -82,7 +101,7 @@ export class AuditWriter {
   private checkpointing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly db: Database,
+    private readonly database: DatabaseHandle,
     private readonly auditKey: VersionedSecret,
     options: AuditWriterOptions = {},
   ) {
@@ -106,20 +125,24 @@ export class AuditWriter {
 
   /** Appends records and waits until they are committed. */
   async append(...records: AuditRecord[]): Promise<void> {
-    await this.enqueue(records, [], undefined, true);
+    await this.enqueue({ records, lockKeyIds: [] });
   }
 
   /**
    * Runs `work` and appends `records` in one transaction. If `work` returns `Declined`, the
    * transaction step is rolled back, the records are not written, and the value is returned.
    */
-  appendWith<T>(
-    records: AuditRecord[],
-    lockKeyIds: readonly string[],
-    work: InTransaction<T>,
-    options: { atomic?: boolean } = {},
-  ): Promise<T> {
-    return this.enqueue(records, lockKeyIds, work, options.atomic ?? false) as Promise<T>;
+  appendWith<T>(records: AuditRecord[], lockKeyIds: readonly string[], work: InTransaction<T>): Promise<T> {
+    return this.enqueue({ records, lockKeyIds, work }) as Promise<T>;
+  }
+
+  /**
+   * Runs `step` (one statement) and appends `records` in one transaction; a failing statement
+   * fails the whole batch. If `step` declines, the records are not written and the value is
+   * returned.
+   */
+  appendAtomic<T>(records: AuditRecord[], lockKeyIds: readonly string[], step: AtomicStep<T>): Promise<T> {
+    return this.enqueue({ records, lockKeyIds, step }) as Promise<T>;
   }
 
   /** Callers waiting for their records to commit (a metric). */
@@ -177,23 +200,18 @@ export class AuditWriter {
   /** Replays spooled records into the chain, if any; a database still down leaves them spooled. */
   async replaySpool(): Promise<number> {
     if (!this.spoolSink) return 0;
-    return this.spoolSink.replay(this.db, (records) => this.append(...records));
+    return this.spoolSink.replay(this.database.db, (records) => this.append(...records));
   }
 
   get hasSpooled(): boolean {
     return this.spoolSink?.hasPending ?? false;
   }
 
-  private enqueue(
-    records: AuditRecord[],
-    lockKeyIds: readonly string[],
-    work: InTransaction<unknown> | undefined,
-    atomic: boolean,
-  ): Promise<unknown> {
+  private enqueue(item: Omit<Pending, "resolve" | "reject">): Promise<unknown> {
     // No unbounded queueing: past this many waiting callers, refuse rather than fall behind.
     if (this.queue.length >= MAX_QUEUED) return Promise.reject(unavailable());
     return new Promise((resolve, reject) => {
-      this.queue.push({ records, lockKeyIds, work, atomic, resolve, reject });
+      this.queue.push({ ...item, resolve, reject });
       if (!this.flushing) this.flushing = this.flushLoop();
     });
   }
@@ -209,16 +227,20 @@ export class AuditWriter {
   }
 
   /**
-   * Up to MAX_BATCH items, but at most MAX_WORK_PER_BATCH savepoint steps: each costs its own
-   * round trips inside the transaction, so a batch full of them would hold every caller in it
-   * past the request deadline at once. Atomic steps are pipelined and cost little each.
+   * Up to MAX_BATCH items of one kind (plain records join either): pipelined atomic steps, or at
+   * most MAX_WORK_PER_BATCH savepoint steps — each costs its own round trips inside the
+   * transaction, so a batch full of them would hold every caller in it past the deadline.
    */
   private takeBatch(): Pending[] {
+    let kind: "step" | "work" | null = null;
     let work = 0;
     let take = 0;
     while (take < this.queue.length && take < MAX_BATCH) {
       const item = this.queue[take];
-      if (item?.work && !item.atomic) {
+      const itemKind = item?.work ? "work" : item?.step ? "step" : null;
+      if (itemKind && kind && itemKind !== kind) break;
+      kind = itemKind ?? kind;
+      if (itemKind === "work") {
         if (work === MAX_WORK_PER_BATCH) break;
         work += 1;
       }
@@ -228,43 +250,16 @@ export class AuditWriter {
   }
 
   private async flushBatch(batch: Pending[]): Promise<void> {
-    const results = new Map<Pending, unknown>();
-    let seq = this.seq;
-    let head = this.head;
+    let committed: Committed;
     try {
       // The deadline covers this transaction, not the time a caller waited in the queue: a busy
       // but healthy database delays callers, an unreachable one fails them within the deadline.
-      await withDatabase(() =>
-        this.db.transaction(async (tx) => {
-          if (this.resync) ({ seq, head } = await this.committedHead(tx, seq, head));
-          results.clear();
-          const rows: NewAuditRow[] = [];
-          // With one row there is no lock order to get wrong: its own UPDATE locks it.
-          const lockIds = [...new Set(batch.flatMap((item) => item.lockKeyIds))].sort();
-          if (lockIds.length > 1) {
-            await tx
-              .select({ id: keyLimits.id })
-              .from(keyLimits)
-              .where(inArray(keyLimits.id, lockIds))
-              .orderBy(keyLimits.id)
-              .for("update");
-          }
-          await runSteps(tx, batch, results);
-          for (const item of batch) {
-            const result = results.get(item);
-            if (result instanceof Declined || result instanceof StepFailed) continue;
-            for (const record of item.records) {
-              seq += 1;
-              const row = this.chain(record, seq, head);
-              head = row.hash;
-              rows.push(row);
-            }
-          }
-          for (let i = 0; i < rows.length; i += MAX_ROWS_PER_INSERT) {
-            await tx.insert(auditLog).values(rows.slice(i, i + MAX_ROWS_PER_INSERT));
-          }
-        }),
-      );
+      committed = await withDatabase(async () => {
+        if (this.resync) await this.readCommittedHead();
+        return batch.some((item) => item.work)
+          ? this.commitWithSavepoints(batch)
+          : this.commitPipelined(batch);
+      });
     } catch (error) {
       this.resync = true;
       for (const item of batch) item.reject(error);
@@ -274,12 +269,12 @@ export class AuditWriter {
       }
       return;
     }
-    const written = seq - this.seq;
-    this.seq = seq;
-    this.head = head;
+    const written = committed.seq - this.seq;
+    this.seq = committed.seq;
+    this.head = committed.head;
     this.resync = false;
     for (const item of batch) {
-      const result = results.get(item);
+      const result = committed.results.get(item);
       if (result instanceof StepFailed) item.reject(result.error);
       else item.resolve(result);
     }
@@ -294,25 +289,86 @@ export class AuditWriter {
     }
   }
 
-  private async committedHead(
-    tx: Database,
-    seq: number,
-    head: string,
-  ): Promise<{ seq: number; head: string }> {
-    const [last] = await tx
-      .select({ seq: auditLog.seq, hash: auditLog.hash })
-      .from(auditLog)
-      .where(eq(auditLog.writerId, this.writerId))
-      .orderBy(desc(auditLog.seq))
-      .limit(1);
-    return last && last.seq > seq ? { seq: last.seq, head: last.hash } : { seq, head };
+  /**
+   * Atomic steps, the lock on their limit rows and the insert in one transaction, sent together:
+   * one round trip, or two when a step may decline (the chain skips declined records, so the
+   * rows are hashed once the steps have answered).
+   */
+  private async commitPipelined(batch: Pending[]): Promise<Committed> {
+    const stepped = batch.filter((item) => item.step);
+    const lockIds = [...new Set(stepped.flatMap((item) => item.lockKeyIds))].sort();
+    // Locked first, in id order: batches cannot deadlock, and each step's statement then sees
+    // its rows as they are (a declined charge is explained from what it read).
+    const lock: Statement[] = lockIds.length > 0 ? [{ text: LOCK_LIMITS, params: [lockIds] }] : [];
+    const steps = stepped.map((item) => (item.step as AtomicStep<unknown>).statement);
+    const results = new Map<Pending, unknown>();
+    if (!stepped.some((item) => item.step?.outcome)) {
+      const chained = this.chainBatch(batch, results);
+      await this.database.transact([...lock, ...steps, ...insertIfAny(chained.rows)]);
+      return { ...chained, results };
+    }
+    let chained: ReturnType<AuditWriter["chainBatch"]> | undefined;
+    await this.database.transact([...lock, ...steps], (answers) => {
+      for (const [i, item] of stepped.entries()) {
+        const outcome = item.step?.outcome;
+        results.set(item, outcome?.(answers[lock.length + i] ?? []));
+      }
+      chained = this.chainBatch(batch, results);
+      return insertIfAny(chained.rows);
+    });
+    if (!chained) throw new Error("pipelined batch committed without its rows");
+    return { ...chained, results };
+  }
+
+  /** Savepoint steps one by one on a Drizzle transaction, then the insert. */
+  private async commitWithSavepoints(batch: Pending[]): Promise<Committed> {
+    const results = new Map<Pending, unknown>();
+    return this.database.db.transaction(async (tx) => {
+      results.clear();
+      for (const item of batch) if (item.work) results.set(item, await runStep(tx, item.work));
+      const chained = this.chainBatch(batch, results);
+      if (chained.rows.length > 0) {
+        const json = insertAuditRows(chained.rows).params[0];
+        await tx.execute(sql`${sql.raw(INSERT_AUDIT_ROWS_PREFIX)}${json}::json)`);
+      }
+      return { ...chained, results };
+    });
+  }
+
+  /** Chains the records of every item whose step did not decline or fail, from the known head. */
+  private chainBatch(batch: Pending[], results: Map<Pending, unknown>) {
+    let seq = this.seq;
+    let head = this.head;
+    const rows: NewAuditRow[] = [];
+    for (const item of batch) {
+      const result = results.get(item);
+      if (result instanceof Declined || result instanceof StepFailed) continue;
+      for (const record of item.records) {
+        seq += 1;
+        const row = this.chain(record, seq, head);
+        head = row.hash;
+        rows.push(row);
+      }
+    }
+    return { seq, head, rows };
+  }
+
+  /** After a failed commit: the database may hold more of this chain than we know. */
+  private async readCommittedHead(): Promise<void> {
+    const [answer] = await this.database.transact([{ text: CHAIN_HEAD, params: [this.writerId] }]);
+    const last = answer?.[0];
+    if (last && Number(last.seq) > this.seq) {
+      this.seq = Number(last.seq);
+      this.head = String(last.hash);
+    }
   }
 
   private chain(record: AuditRecord, seq: number, prevHash: string): NewAuditRow {
     const input = boundedRedacted(record.input);
     const output = boundedRedacted(record.output);
     const redactions = [...new Set([...input.applied, ...output.applied])];
-    const row: Omit<NewAuditRow, "hash"> = {
+    // Only what Postgres can store is hashed, so the stored row verifies as written.
+    const row: Omit<NewAuditRow, "hash"> = storable({
       writerId: this.writerId,
       seq,
       ts: record.ts ?? this.now(),
@@ -339,7 +395,7 @@ export class AuditWriter {
       count: record.count ?? 1,
       details: record.details ?? null,
       prevHash,
-    };
+    });
     return { ...row, hash: hashRecord(this.auditKey, row) };
   }
 }
@@ -349,29 +405,13 @@ export function hashRecord(key: VersionedSecret, row: Omit<NewAuditRow, "id" | "
   return `${key.version}:${mac}`;
 }
 
-/**
- * Runs the batch's steps in queue order. Consecutive atomic steps are sent together (postgres-js
- * pipelines them on the transaction's connection, and the server still applies them in order);
- * any other step runs alone in its savepoint.
- */
-async function runSteps(tx: Database, batch: Pending[], results: Map<Pending, unknown>): Promise<void> {
-  let pipelined: Pending[] = [];
-  const flush = async () => {
-    const outcomes = await Promise.all(pipelined.map((item) => item.work?.(tx)));
-    for (const [i, item] of pipelined.entries()) results.set(item, outcomes[i]);
-    pipelined = [];
-  };
-  for (const item of batch) {
-    if (!item.work) continue;
-    if (item.atomic) {
-      pipelined.push(item);
-      continue;
-    }
-    await flush();
-    results.set(item, await runStep(tx, item.work));
-  }
-  await flush();
+interface Committed {
+  seq: number;
+  head: string;
+  results: Map<Pending, unknown>;
 }
+
+const insertIfAny = (rows: NewAuditRow[]): Statement[] => (rows.length > 0 ? [insertAuditRows(rows)] : []);
 
 async function runStep(tx: Database, work: InTransaction<unknown>): Promise<unknown> {
   // A savepoint per step: a declined or failing step rolls back alone, the rest of the batch

@@ -7,7 +7,7 @@ import { Declined } from "../audit/writer.ts";
 import type { Context } from "../context.ts";
 import { fail } from "../errors.ts";
 import { utcDay } from "../limits/gcra.ts";
-import { chargeCall, chargePenalty, type LimitRefusal, settleTokens } from "../limits/metering.ts";
+import { chargeCall, type LimitRefusal, settleCall } from "../limits/metering.ts";
 import type { CallState } from "../trpc.ts";
 import type { Principal } from "./principal.ts";
 
@@ -22,33 +22,34 @@ export async function admit(
 ): Promise<void> {
   const now = ctx.clock.now();
   const limitIds = principal.limitIds;
+  const charge = chargeCall(limitIds, { now, reserveTokens });
   // The writer bounds the commit by the database deadline and fails closed.
   const started = performance.now();
-  const outcome = await ctx.audit
-    .appendWith(
-      [admittedRecord],
-      limitIds,
-      async (tx) => {
-        const refusal = await chargeCall(tx, limitIds, { now, reserveTokens });
-        return refusal ? new Declined(refusal) : null;
+  const refusal = await ctx.audit
+    .appendAtomic([admittedRecord], limitIds, {
+      statement: charge.statement,
+      outcome: (rows) => {
+        const refused = charge.refusal(rows);
+        return refused ? new Declined(refused) : null;
       },
-      // One all-or-nothing UPDATE: pipelined with the batch's other charges, no savepoint.
-      { atomic: true },
-    )
+    })
     .finally(() => ctx.metrics.observeStage("admit", (performance.now() - started) / 1000));
-  if (outcome instanceof Declined) refuse(outcome.value);
+  if (refusal instanceof Declined) refuse(refusal.value);
   if (principal.kind === "key") ctx.lastUsed.touch(principal.keyId, now);
 
   const day = utcDay(now);
   ctx.call.settlement = {
     lockIds: limitIds,
-    run: async (tx) => {
-      const used = ctx.call.usage ? ctx.call.usage.inputTokens + ctx.call.usage.outputTokens : 0;
-      await settleTokens(tx, limitIds, { day, reserved: reserveTokens, used });
+    statement: () => {
+      const usage = ctx.call.usage;
       const verdict = ctx.call.guardVerdict;
-      if (verdict === "block" || verdict === "flag") {
-        await chargePenalty(tx, limitIds, ctx.clock.now(), GUARD_PENALTY[verdict]);
-      }
+      return settleCall(limitIds, {
+        day,
+        reserved: reserveTokens,
+        used: usage ? usage.inputTokens + usage.outputTokens : 0,
+        penaltyCalls: verdict === "block" || verdict === "flag" ? GUARD_PENALTY[verdict] : 0,
+        now: ctx.clock.now(),
+      });
     },
   };
 }

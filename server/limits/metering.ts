@@ -1,9 +1,8 @@
 // Charging a call to a key lineage's limits inside the admission transaction: one conditional
 // UPDATE over every limit row of the key and its ancestors, so concurrent processes can never
-// admit past a limit. Settlement, refunds and abuse penalties are single statements too.
-import { inArray, type SQL, sql } from "drizzle-orm";
-import { alias } from "drizzle-orm/pg-core";
-import { type Database, keyLimits } from "../../db/index.ts";
+// admit past a limit. Settlement, refunds and abuse penalties are one statement too. The texts
+// are fixed (prepared once per connection): they run on every model call.
+import type { Rows, Statement } from "../../db/index.ts";
 import { EPSILON_MS, gcra, msUntilNextUtcDay, utcDay, WINDOW_MS } from "./gcra.ts";
 
 export type LimitRefusal =
@@ -17,95 +16,93 @@ export interface Charge {
   reserveTokens: number;
 }
 
-const lineage = alias(keyLimits, "lineage");
-type LimitsTable = typeof keyLimits | typeof lineage;
-
-const tokensCountedToday = (t: LimitsTable, today: string): SQL =>
-  sql`(case when ${t.tokenDay} = ${today} then ${t.tokensUsed} else 0 end)`;
+// $1 limit ids, $2 now (epoch ms), $3 today (UTC day), $4 tokens to reserve.
+const tokensCountedToday = (t: string) =>
+  `(case when ${t}.token_day = $3::text then ${t}.tokens_used else 0 end)`;
 
 /** Whether row `t` admits one more call: uses left, the GCRA rule of gcra.ts, budget left. */
-function admits(t: LimitsTable, now: number, today: string, reserve: number): SQL {
-  return sql`(${t.maxUses} is null or ${t.uses} < ${t.maxUses})
-    and (${t.rpm} is null or greatest(${t.tat}, ${now}) + ${WINDOW_MS}::float8 / ${t.rpm} - ${now} <= ${WINDOW_MS + EPSILON_MS})
-    and (${t.dailyTokens} is null or ${tokensCountedToday(t, today)} + ${reserve} <= ${t.dailyTokens})`;
-}
+const admits = (t: string) => `(${t}.max_uses is null or ${t}.uses < ${t}.max_uses)
+  and (${t}.rpm is null or greatest(${t}.tat, $2::float8) + ${WINDOW_MS}::float8 / ${t}.rpm - $2::float8 <= ${WINDOW_MS + EPSILON_MS})
+  and (${t}.daily_tokens is null or ${tokensCountedToday(t)} + $4::bigint <= ${t}.daily_tokens)`;
+
+// The outer select sees the rows as they were before the update (the writer holds their locks,
+// so as they are): enough to say why a charge was declined without a second statement.
+const chargeText = (allAdmit: string) => `with charged as (
+  update key_limits set
+    uses = uses + 1,
+    tat = case when rpm is null then tat else greatest(tat, $2::float8) + ${WINDOW_MS}::float8 / rpm end,
+    token_day = $3::text,
+    tokens_used = ${tokensCountedToday("key_limits")} + $4::bigint
+  where id = any($1::text[]) and ${allAdmit}
+  returning id)
+select (select count(*) from charged)::int as charged, l.rpm, l.tat, l.uses::float8 as uses,
+  l.max_uses::float8 as max_uses
+from key_limits l where l.id = any($1::text[])`;
+
+// The writer locks the rows first (in id order), so counting them here sees the same rows the
+// update changes; with one row the condition is simply on the row itself.
+const CHARGE_ONE = chargeText(admits("key_limits"));
+const CHARGE_LINEAGE = chargeText(
+  `(select count(*) from key_limits lineage where lineage.id = any($1::text[]) and ${admits("lineage")}) = cardinality($1::text[])`,
+);
 
 /**
  * Charges one call to every limit row in `limitIds`, or to none of them, in one statement (so it
- * needs no savepoint to undo a partial charge); returns why not. With several rows the writer
- * holds their locks already, so the count and the update see the same rows.
+ * needs no savepoint to undo a partial charge). `refusal` reads its rows: null when charged.
  */
-export async function chargeCall(
-  tx: Database,
+export function chargeCall(
   limitIds: readonly string[],
   charge: Charge,
-): Promise<LimitRefusal | null> {
-  if (limitIds.length === 0) return null;
+): { statement: Statement; refusal(rows: Rows): LimitRefusal | null } {
   const now = charge.now.getTime();
-  const today = utcDay(charge.now);
-  const ids = [...limitIds];
-  const allAdmit =
-    ids.length === 1
-      ? admits(keyLimits, now, today, charge.reserveTokens)
-      : sql`(select count(*) from ${keyLimits} as ${sql.identifier("lineage")} where ${inArray(lineage.id, ids)} and ${admits(lineage, now, today, charge.reserveTokens)}) = ${ids.length}`;
-  const charged = await tx
-    .update(keyLimits)
-    .set({
-      uses: sql`${keyLimits.uses} + 1`,
-      tat: sql`case when ${keyLimits.rpm} is null then ${keyLimits.tat} else greatest(${keyLimits.tat}, ${now}) + ${WINDOW_MS}::float8 / ${keyLimits.rpm} end`,
-      tokenDay: today,
-      tokensUsed: sql`${tokensCountedToday(keyLimits, today)} + ${charge.reserveTokens}`,
-    })
-    .where(sql`${inArray(keyLimits.id, ids)} and ${allAdmit}`)
-    .returning({ id: keyLimits.id });
-  if (charged.length === ids.length) return null;
-  return diagnose(tx, limitIds, charge);
+  return {
+    statement: {
+      text: limitIds.length > 1 ? CHARGE_LINEAGE : CHARGE_ONE,
+      params: [limitIds, now, utcDay(charge.now), charge.reserveTokens],
+    },
+    refusal: (rows) => ((rows[0]?.charged ?? 0) === limitIds.length ? null : diagnose(rows, charge.now)),
+  };
 }
 
-/** Which limit refused, and when to retry (nothing was charged; read under the same locks). */
-async function diagnose(tx: Database, limitIds: readonly string[], charge: Charge): Promise<LimitRefusal> {
-  const rows = await tx
-    .select()
-    .from(keyLimits)
-    .where(inArray(keyLimits.id, [...limitIds]));
-  const now = charge.now.getTime();
-  if (rows.some((r) => r.maxUses !== null && r.uses >= r.maxUses)) return { reason: "usage_exhausted" };
-  const rateWaits = rows
+/** Which limit refused, and when to retry (nothing was charged). */
+function diagnose(rows: Rows, at: Date): LimitRefusal {
+  const now = at.getTime();
+  const limits = rows.map((r) => ({
+    rpm: r.rpm as number | null,
+    tat: Number(r.tat),
+    uses: Number(r.uses),
+    maxUses: r.max_uses === null ? null : Number(r.max_uses),
+  }));
+  if (limits.some((r) => r.maxUses !== null && r.uses >= r.maxUses)) return { reason: "usage_exhausted" };
+  const rateWaits = limits
     .flatMap((r) => (r.rpm === null ? [] : [gcra(r.tat, now, r.rpm)]))
     .filter((d) => !d.allowed);
   if (rateWaits.length > 0) {
     return { reason: "rate_limited", retryAfterMs: Math.max(...rateWaits.map((d) => d.retryAfterMs)) };
   }
-  return { reason: "budget_exhausted", retryAfterMs: msUntilNextUtcDay(charge.now) };
+  return { reason: "budget_exhausted", retryAfterMs: msUntilNextUtcDay(at) };
 }
 
-/** Replaces a call's reservation by what it actually used (a failed call uses 0: a refund). */
-export async function settleTokens(
-  tx: Database,
-  limitIds: readonly string[],
-  charged: { day: string; reserved: number; used: number },
-): Promise<void> {
-  const delta = charged.used - charged.reserved;
-  if (limitIds.length === 0 || delta === 0) return;
-  await tx
-    .update(keyLimits)
-    .set({ tokensUsed: sql`greatest(0, ${keyLimits.tokensUsed} + ${delta})` })
-    .where(sql`${inArray(keyLimits.id, [...limitIds])} and ${keyLimits.tokenDay} = ${charged.day}`);
-}
+// $1 limit ids, $2 the reservation's day, $3 tokens to give back (negative) or add, $4 penalty
+// weight in calls, $5 now (epoch ms).
+const SETTLE = `update key_limits set
+  tokens_used = case when token_day = $2::text then greatest(0, tokens_used + $3::bigint) else tokens_used end,
+  tat = case when rpm is null or $4::float8 = 0 then tat else greatest(tat, $5::float8) + $4::float8 * ${WINDOW_MS}::float8 / rpm end
+where id = any($1::text[])`;
 
-/** Abuse penalty: pushes the rate bucket back by `weight` calls without a check. */
-export async function chargePenalty(
-  tx: Database,
+/**
+ * After the call: replaces its reservation by what it used (a failed call uses 0: a refund) and
+ * charges an abuse penalty (pushes the rate bucket back by `penaltyCalls` calls without a
+ * check). Null when there is nothing to change.
+ */
+export function settleCall(
   limitIds: readonly string[],
-  now: Date,
-  weight: number,
-): Promise<void> {
-  if (limitIds.length === 0 || weight <= 0) return;
-  const at = now.getTime();
-  await tx
-    .update(keyLimits)
-    .set({
-      tat: sql`greatest(${keyLimits.tat}, ${at}) + ${weight} * ${WINDOW_MS}::float8 / ${keyLimits.rpm}`,
-    })
-    .where(sql`${inArray(keyLimits.id, [...limitIds])} and ${keyLimits.rpm} is not null`);
+  settlement: { day: string; reserved: number; used: number; penaltyCalls: number; now: Date },
+): Statement | null {
+  const delta = settlement.used - settlement.reserved;
+  if (limitIds.length === 0 || (delta === 0 && settlement.penaltyCalls <= 0)) return null;
+  return {
+    text: SETTLE,
+    params: [limitIds, settlement.day, delta, Math.max(0, settlement.penaltyCalls), settlement.now.getTime()],
+  };
 }

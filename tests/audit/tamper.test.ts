@@ -67,6 +67,22 @@ describe("the hash covers every column", () => {
     });
     expect((await verifyNow(s)).ok).toBe(true);
   });
+
+  it("stores text Postgres cannot hold (NUL, unpaired surrogates) as U+FFFD, hashed as stored", async () => {
+    const s = services();
+    const odd = "a\u0000b\ud800c\udfffd";
+    // One caller's odd text must not fail the batch that carries another caller's record.
+    await Promise.all([
+      s.audit.append({ phase: "event", requestId: "r_odd", input: odd, details: { [odd]: [odd] } }),
+      s.audit.append({ phase: "event", requestId: "r_plain", input: "plain" }),
+    ]);
+    const rows = await auditRows(s.database);
+    const stored = rows.find((row) => row.requestId === "r_odd");
+    expect(stored?.input).toBe("a\ufffdb\ufffdc\ufffdd");
+    expect(stored?.details).toEqual({ "a\ufffdb\ufffdc\ufffdd": ["a\ufffdb\ufffdc\ufffdd"] });
+    expect(rows.some((row) => row.requestId === "r_plain")).toBe(true);
+    expect((await verifyNow(s)).ok).toBe(true);
+  });
 });
 
 describe("verify", () => {

@@ -81,9 +81,9 @@ describe("the SQL charge applies the same rule", () => {
           for (const gap of gaps) {
             now += gap;
             const expected = gcra(tat, now, rpm);
-            const refusal = await handle.db.transaction((tx) =>
-              chargeCall(tx, [id], { now: new Date(now), reserveTokens: 0 }),
-            );
+            const charge = chargeCall([id], { now: new Date(now), reserveTokens: 0 });
+            const [rows] = await handle.transact([charge.statement]);
+            const refusal = charge.refusal(rows ?? []);
             expect(refusal === null).toBe(expected.allowed);
             if (expected.allowed) tat = expected.tat;
             else expect(refusal).toEqual({ reason: "rate_limited", retryAfterMs: expected.retryAfterMs });

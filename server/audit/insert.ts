@@ -1,0 +1,38 @@
+// The audit insert as one fixed statement: the batch's rows travel as a single JSON parameter
+// and Postgres unpacks them (json_populate_recordset), so any number of rows is one prepared
+// statement and no query is built per call. The column list comes from the Drizzle schema.
+import { getTableColumns } from "drizzle-orm";
+import { auditLog, type NewAuditRow, type Statement } from "../../db/index.ts";
+
+const columns = Object.entries(getTableColumns(auditLog))
+  .filter(([, column]) => !column.primary)
+  .map(([property, column]) => ({ property: property as keyof NewAuditRow, name: column.name }));
+const columnList = columns.map((column) => `"${column.name}"`).join(", ");
+
+/** The insert up to its one parameter (the Drizzle path appends it as a bound value). */
+export const INSERT_AUDIT_ROWS_PREFIX = `insert into audit_log (${columnList}) select ${columnList} from json_populate_recordset(null::audit_log, `;
+const INSERT_AUDIT_ROWS = `${INSERT_AUDIT_ROWS_PREFIX}$1::json)`;
+
+export function insertAuditRows(rows: readonly NewAuditRow[]): Statement {
+  const byColumn = rows.map((row) => {
+    const out: Record<string, unknown> = {};
+    for (const column of columns) out[column.name] = row[column.property] ?? null;
+    return out;
+  });
+  return { text: INSERT_AUDIT_ROWS, params: [JSON.stringify(byColumn)] };
+}
+
+/**
+ * What Postgres text and jsonb can hold: no NUL and no unpaired surrogate (each becomes U+FFFD).
+ * Applied before a record is hashed, so the stored row is exactly the hashed one, and one
+ * caller's odd input can never fail the batch that carries other callers' records.
+ */
+export function storable<T>(value: T): T {
+  if (typeof value === "string") {
+    const whole = value.isWellFormed() ? value : value.toWellFormed();
+    return (whole.includes("\u0000") ? whole.replaceAll("\u0000", "\uFFFD") : whole) as T;
+  }
+  if (Array.isArray(value)) return value.map(storable) as T;
+  if (value === null || typeof value !== "object" || value instanceof Date) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k), storable(v)])) as T;
+}

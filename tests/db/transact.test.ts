@@ -1,0 +1,57 @@
+// The pipelined transaction of db/transact.ts on both drivers: statements run in order, `then`
+// sees the first phase's rows, and any failure (a statement's or `then`'s own) leaves nothing
+// behind and a connection pool that still works.
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { DatabaseHandle, Statement } from "../../db/index.ts";
+import { workerDatabase } from "../helpers/database.ts";
+
+let db: DatabaseHandle;
+const TABLE = `transact_probe_${process.pid}`;
+const insert = (value: number): Statement => ({
+  text: `insert into ${TABLE} (value) values ($1::int) returning value`,
+  params: [value],
+});
+const values = async () =>
+  (await db.transact([{ text: `select value from ${TABLE} order by value`, params: [] }]))[0]?.map(
+    (row) => row.value,
+  );
+
+beforeAll(async () => {
+  db = (await workerDatabase()).handle;
+  await db.transact([{ text: `create table if not exists ${TABLE} (value int primary key)`, params: [] }]);
+});
+afterEach(async () => {
+  await db.transact([{ text: `delete from ${TABLE} where true`, params: [] }]);
+});
+
+describe("transact", () => {
+  it("commits both phases; the second is chosen from the first's rows", async () => {
+    const rows = await db.transact([insert(1), insert(2)], (first) => {
+      const sum = first.reduce((total, r) => total + Number(r[0]?.value), 0);
+      return [insert(sum * 10)];
+    });
+    expect(rows.map((r) => r[0]?.value)).toEqual([1, 2, 30]);
+    expect(await values()).toEqual([1, 2, 30]);
+  });
+
+  it("rolls back every statement when one fails, and the pool stays usable", async () => {
+    // The duplicate key fails the second statement; the first must not survive it.
+    await expect(db.transact([insert(5), insert(5), insert(6)])).rejects.toThrow(/duplicate key/);
+    await expect(db.transact([insert(7)], () => [insert(7)])).rejects.toThrow(/duplicate key/);
+    expect(await values()).toEqual([]);
+    // Every pooled connection is back outside a transaction: many concurrent ones all commit.
+    await Promise.all(Array.from({ length: 25 }, (_, i) => db.transact([insert(100 + i)])));
+    expect(await values()).toHaveLength(25);
+  });
+
+  it("rolls back the first phase when choosing the second throws", async () => {
+    await expect(
+      db.transact([insert(9)], () => {
+        throw new Error("no follow-up");
+      }),
+    ).rejects.toThrow("no follow-up");
+    expect(await values()).toEqual([]);
+    await db.transact([insert(10)]);
+    expect(await values()).toEqual([10]);
+  });
+});
