@@ -1,5 +1,5 @@
 // Public identifiers for requests and calls: prefixed, random, safe to log.
-import { randomBytes } from "node:crypto";
+import { randomId } from "./random-ids.ts";
 
-export const newRequestId = (): string => `req_${randomBytes(12).toString("base64url")}`;
-export const newCallId = (): string => `call_${randomBytes(12).toString("base64url")}`;
+export const newRequestId = (): string => `req_${randomId(12, "base64url")}`;
+export const newCallId = (): string => `call_${randomId(12, "base64url")}`;

@@ -1,6 +1,7 @@
 // Calls the model for one turn under the configured per-call timeout, with the client's signal
 // (a client that leaves aborts the upstream request), and maps provider failures to the
 // design's errors: BAD_GATEWAY `model_error`, GATEWAY_TIMEOUT `model_timeout`.
+import { linkedAbort } from "../abort.ts";
 import type { Context } from "../context.ts";
 import { clientClosed, ScopegateError, shuttingDown } from "../errors.ts";
 import { OfflineProvider } from "../model/offline.ts";
@@ -24,11 +25,10 @@ export async function callModel(
 ): Promise<Completion> {
   clientSignal?.throwIfAborted();
   if (ctx.shutdown.aborted) throw shuttingDown();
-  const timeout = AbortSignal.timeout(ctx.config.model.timeoutMs);
-  const signal = AbortSignal.any([timeout, ctx.shutdown, ...(clientSignal ? [clientSignal] : [])]);
+  const abort = linkedAbort([ctx.shutdown, clientSignal], ctx.config.model.timeoutMs);
   const started = performance.now();
   try {
-    const completion = await providerFor(ctx).complete({ ...request, signal });
+    const completion = await providerFor(ctx).complete({ ...request, signal: abort.signal });
     const usage = ctx.call.usage;
     ctx.call.model = completion.model;
     // Tool rounds add up: the key is charged for every turn.
@@ -41,7 +41,7 @@ export async function callModel(
     if (cause instanceof ScopegateError) throw cause;
     if (ctx.shutdown.aborted) throw shuttingDown(cause);
     if (clientSignal?.aborted) throw clientClosed(cause);
-    if (timeout.aborted) {
+    if (abort.timedOut) {
       throw new ScopegateError(
         "GATEWAY_TIMEOUT",
         "model_timeout",
@@ -53,6 +53,7 @@ export async function callModel(
     ctx.logger.warn("model call failed", { requestId: ctx.request.requestId, cause });
     throw new ScopegateError("BAD_GATEWAY", "model_error", "The model provider failed.", {}, cause);
   } finally {
+    abort.dispose();
     ctx.metrics.observeStage("model", (performance.now() - started) / 1000);
   }
 }

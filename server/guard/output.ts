@@ -1,7 +1,7 @@
 // Output checks on model text, whole or streamed: canary and system-prompt leaks block the
 // output, exfiltration links to hosts not allow-listed are removed, and secrets are redacted.
 
-import { randomBytes } from "node:crypto";
+import { randomId } from "../random-ids.ts";
 import { redactSecrets } from "./redact.ts";
 
 export interface OutputCheckOptions {
@@ -22,7 +22,7 @@ export interface OutputStreamGuard {
 }
 
 export function newCanary(): string {
-  return `cnry-${randomBytes(9).toString("base64url")}`;
+  return `cnry-${randomId(9, "base64url")}`;
 }
 
 // A leak is a verbatim stretch this long; shorter overlaps are ordinary phrases.

@@ -1,7 +1,7 @@
 // Spotlighting of untrusted documents: each is wrapped in a per-request random boundary with
 // datamarking, and anything inside that could close the boundary or forge a chat turn is escaped.
 
-import { randomBytes } from "node:crypto";
+import { randomId } from "../random-ids.ts";
 
 export interface SpotlightDocument {
   title: string;
@@ -14,7 +14,7 @@ export interface SpotlightDocument {
 export const DATAMARK = "\u02c6";
 
 export function newBoundary(): string {
-  return `DOC-${randomBytes(12).toString("hex")}`;
+  return `DOC-${randomId(12, "hex")}`;
 }
 
 /** The system-prompt sentence that makes the boundary meaningful to the model. */

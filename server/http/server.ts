@@ -6,6 +6,7 @@ import { BlockList, isIP, type Socket } from "node:net";
 import { Readable } from "node:stream";
 import type { TRPCError } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { linkedAbort } from "../abort.ts";
 import type { AuditRecord } from "../audit/record.ts";
 import { describeCredentialOf } from "../auth/authenticate.ts";
 import { createContext, type RequestInfo, type Services } from "../context.ts";
@@ -189,14 +190,17 @@ async function handleTrpc(
   }
 
   const pending: Promise<unknown>[] = [];
-  const abort = new AbortController();
-  res.on("close", () => abort.abort());
+  // A draining server that gives up on a call aborts it like a client that left.
+  const abort = linkedAbort([services.shutdown]);
+  res.on("close", () => {
+    abort.abort();
+    abort.dispose();
+  });
   const request = new Request(url.href, {
     method: req.method,
     headers: toHeaders(req),
     body,
-    // A draining server that gives up on a call aborts it like a client that left.
-    signal: AbortSignal.any([abort.signal, services.shutdown]),
+    signal: abort.signal,
   });
   const response = await runInRequestScope(info.requestId, () =>
     fetchRequestHandler({
