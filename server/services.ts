@@ -1,5 +1,6 @@
 // Builds the long-lived services once (database, audit writer, model) for the server or the
 // CLI; tests build their own with a shared test database.
+import { setMaxListeners } from "node:events";
 import { createDatabase, type DatabaseHandle, migrateDatabase, pendingMigrations } from "../db/index.ts";
 import { FloodAggregator } from "./audit/flood.ts";
 import { createAuditWriter, startAuditDuties } from "./audit/setup.ts";
@@ -47,6 +48,8 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
     keyCache: () => ({ hits: keyCache.hits, misses: keyCache.misses }),
   });
   const shutdown = new AbortController();
+  // Every call in flight listens for it (server/abort.ts): not a leak, so no listener warning.
+  setMaxListeners(0, shutdown.signal);
   const stopListening = await listenForKeyChanges(database, keyCache);
   const authThrottle = new AuthThrottle(options.throttle ?? DEFAULT_THROTTLE, () => clock.now().getTime());
   const flushAggregates = async (all: boolean) => {

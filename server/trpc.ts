@@ -21,7 +21,6 @@ import { unavailable } from "./db-errors.ts";
 import { clientClosed, fail, isUnauthenticatedRefusal, reasonOf, ScopegateError } from "./errors.ts";
 import { newCallId } from "./ids.ts";
 import type { ModelUsage } from "./model/provider.ts";
-import { currentRequestId } from "./request-scope.ts";
 
 export interface Meta {
   access: "scoped" | "public";
@@ -74,7 +73,8 @@ const t = initTRPC
           httpStatus: shape.data.httpStatus,
           path: shape.data.path,
           reason,
-          requestId: ctx?.request.requestId ?? currentRequestId(),
+          // Without a context (tRPC refused the request before making one) the HTTP layer adds it.
+          requestId: ctx?.request.requestId ?? null,
           ...(error instanceof ScopegateError ? error.details : {}),
           ...(zodError ? { fieldErrors: zodError.fieldErrors, formErrors: zodError.formErrors } : {}),
           ...(isDev && error.stack ? { stack: error.stack } : {}),

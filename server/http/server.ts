@@ -3,7 +3,6 @@
 // tRPC's fetch handler at /trpc, and /healthz.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { BlockList, isIP, type Socket } from "node:net";
-import { Readable } from "node:stream";
 import type { TRPCError } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { linkedAbort } from "../abort.ts";
@@ -14,7 +13,6 @@ import { type Reason, reasonOf, ScopegateError } from "../errors.ts";
 import { newCallId, newRequestId } from "../ids.ts";
 import { checkReadiness } from "../ops/readiness.ts";
 import type { InFlight } from "../ops/shutdown.ts";
-import { runInRequestScope } from "../request-scope.ts";
 import { appRouter } from "../routers/app.ts";
 import { wasAudited } from "../trpc.ts";
 import { clientAddress } from "./client-address.ts";
@@ -193,7 +191,8 @@ async function handleTrpc(
   // A draining server that gives up on a call aborts it like a client that left.
   const abort = linkedAbort([services.shutdown]);
   res.on("close", () => {
-    abort.abort();
+    // Only a response cut short aborts (an abort reason is an exception with a stack to build).
+    if (!res.writableFinished) abort.abort();
     abort.dispose();
   });
   const request = new Request(url.href, {
@@ -202,29 +201,48 @@ async function handleTrpc(
     body,
     signal: abort.signal,
   });
-  const response = await runInRequestScope(info.requestId, () =>
-    fetchRequestHandler({
-      endpoint: "/trpc",
-      req: request,
-      router: appRouter,
-      maxBatchSize: MAX_BATCH_CALLS,
-      createContext: () => createContext(services, info),
-      onError: ({ error, path: callPath }) => {
-        if (!wasAudited(error)) pending.push(auditRefusal(services, info, callPath ?? path, reasonOf(error)));
-        if (reasonOf(error) === "internal_error") {
-          services.logger.error("internal error", {
-            requestId: info.requestId,
-            path: callPath,
-            error: error.cause ?? error,
-          });
-        }
-      },
-      responseMeta: ({ errors }) => retryAfterHeader(errors),
-    }),
-  );
+  let contextCreated = false;
+  const response = await fetchRequestHandler({
+    endpoint: "/trpc",
+    req: request,
+    router: appRouter,
+    maxBatchSize: MAX_BATCH_CALLS,
+    createContext: () => {
+      contextCreated = true;
+      return createContext(services, info);
+    },
+    onError: ({ error, path: callPath }) => {
+      if (!wasAudited(error)) pending.push(auditRefusal(services, info, callPath ?? path, reasonOf(error)));
+      if (reasonOf(error) === "internal_error") {
+        services.logger.error("internal error", {
+          requestId: info.requestId,
+          path: callPath,
+          error: error.cause ?? error,
+        });
+      }
+    },
+    responseMeta: ({ errors }) => retryAfterHeader(errors),
+  });
   // No response leaves before every call's final record is committed.
   await Promise.allSettled(pending);
+  if (!contextCreated) return sendRefusalWithRequestId(res, response, info.requestId);
   await sendFetchResponse(res, response, headerValue(req, "trpc-accept") === "application/jsonl");
+}
+
+/**
+ * tRPC refuses some requests (an unreadable batch) before it creates a context, so their error
+ * shapes carry no request id; the HTTP layer knows it. Such a response is always one JSON body.
+ */
+async function sendRefusalWithRequestId(res: ServerResponse, response: Response, requestId: string) {
+  const body = (await response.json()) as unknown;
+  for (const item of Array.isArray(body) ? body : [body]) {
+    const data = (item as { error?: { data?: { requestId?: unknown } } } | null)?.error?.data;
+    if (data && data.requestId == null) data.requestId = requestId;
+  }
+  response.headers.forEach((value, name) => {
+    res.setHeader(name, value);
+  });
+  sendRaw(res, response.status, JSON.stringify(body));
 }
 
 /** `Retry-After` only when every error is a 429; `error.data.retryAfterMs` stays authoritative. */
@@ -378,10 +396,9 @@ async function sendFetchResponse(res: ServerResponse, response: Response, stream
     return;
   }
   if (!streamed) {
-    res.writeHead(response.status);
-    const body = Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>);
-    body.on("error", () => res.destroy());
-    body.pipe(res);
+    // One JSON body: read whole, sent with its length (cheaper than piping a web stream).
+    const payload = Buffer.from(await response.arrayBuffer());
+    res.writeHead(response.status, { "content-length": payload.length }).end(payload);
     return;
   }
   // A stream refused before its first event keeps the refusal's HTTP status.
