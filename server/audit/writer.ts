@@ -329,7 +329,7 @@ export class AuditWriter {
       const chained = this.chainBatch(batch, results);
       if (chained.rows.length > 0) {
         const json = insertAuditRows(chained.rows).params[0];
-        await tx.execute(sql`${sql.raw(INSERT_AUDIT_ROWS_PREFIX)}${json}::json)`);
+        await tx.execute(sql`${sql.raw(INSERT_AUDIT_ROWS_PREFIX)}${json}::text::json)`);
       }
       return { ...chained, results };
     });
