@@ -25,14 +25,28 @@ export function insertAuditRows(rows: readonly NewAuditRow[]): Statement {
 /**
  * What Postgres text and jsonb can hold: no NUL and no unpaired surrogate (each becomes U+FFFD).
  * Applied before a record is hashed, so the stored row is exactly the hashed one, and one
- * caller's odd input can never fail the batch that carries other callers' records.
+ * caller's odd input can never fail the batch that carries other callers' records. Values that
+ * are already storable (nearly all) are returned as they are, without a copy.
  */
 export function storable<T>(value: T): T {
-  if (typeof value === "string") {
-    const whole = value.isWellFormed() ? value : value.toWellFormed();
-    return (whole.includes("\u0000") ? whole.replaceAll("\u0000", "\uFFFD") : whole) as T;
+  return isStorable(value) ? value : repaired(value);
+}
+
+const isStorableText = (text: string) => text.isWellFormed() && !text.includes("\u0000");
+
+function isStorable(value: unknown): boolean {
+  if (typeof value === "string") return isStorableText(value);
+  if (Array.isArray(value)) return value.every(isStorable);
+  if (value === null || typeof value !== "object" || value instanceof Date) return true;
+  for (const key in value) {
+    if (!isStorableText(key) || !isStorable((value as Record<string, unknown>)[key])) return false;
   }
-  if (Array.isArray(value)) return value.map(storable) as T;
+  return true;
+}
+
+function repaired<T>(value: T): T {
+  if (typeof value === "string") return value.toWellFormed().replaceAll("\u0000", "\uFFFD") as T;
+  if (Array.isArray(value)) return value.map(repaired) as T;
   if (value === null || typeof value !== "object" || value instanceof Date) return value;
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k), storable(v)])) as T;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [repaired(k), repaired(v)])) as T;
 }

@@ -59,8 +59,10 @@ export interface ModelProvider {
 
 /** A rough token count (about four characters a token) for reservations and offline usage. */
 export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
+  return tokensForChars(text.length);
 }
+
+const tokensForChars = (chars: number): number => Math.ceil(chars / 4);
 
 /** Usage counted from the prompt and the answer, for providers (or streams) that report none. */
 export function countedUsage(
@@ -68,7 +70,8 @@ export function countedUsage(
   text: string,
   calls: readonly ModelToolCall[],
 ) {
-  const prompt = messages.map((m) => m.content).join("\n");
-  const output = text + calls.map((c) => c.name + c.arguments).join("");
-  return { inputTokens: estimateTokens(prompt), outputTokens: estimateTokens(output) };
+  // Lengths only: the estimate needs no joined copy of a prompt that may be megabytes.
+  const promptChars = messages.reduce((sum, m) => sum + m.content.length, Math.max(0, messages.length - 1));
+  const outputChars = calls.reduce((sum, c) => sum + c.name.length + c.arguments.length, text.length);
+  return { inputTokens: tokensForChars(promptChars), outputTokens: tokensForChars(outputChars) };
 }
