@@ -2,7 +2,7 @@
 // per-response latencies (autocannon's own histogram rounds to whole milliseconds), throughput,
 // non-2xx and socket errors, and the target's RSS.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { BENCH_TEXT } from "./model.ts";
@@ -103,6 +103,34 @@ export function stageMeans(before: StageTotals, after: StageTotals): Record<stri
     if (calls > 0) means[stage] = ((end.sum - start.sum) * 1000) / calls;
   }
   return means;
+}
+
+const CLOCK_TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/** CPU time (user + system) in ms from a /proc stat line. */
+function statCpuMs(path: string): number {
+  const fields = readFileSync(path, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS;
+}
+
+/** CPU used so far by a process: its main (JavaScript) thread, and all its threads (GC, libuv). */
+export function cpuOf(pid: number): { mainMs: number; processMs: number } {
+  return { mainMs: statCpuMs(`/proc/${pid}/task/${pid}/stat`), processMs: statCpuMs(`/proc/${pid}/stat`) };
+}
+
+/** CPU used so far by every PostgreSQL server process on the machine (Linux /proc). */
+export function postgresCpuMs(): number {
+  let total = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").startsWith("postgres"))
+        total += statCpuMs(`/proc/${entry}/stat`);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return total;
 }
 
 /** Resident memory of a process, current and peak, in MiB (Linux /proc). */

@@ -8,7 +8,9 @@ import { cpus, freemem, loadavg, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { createScratchDatabase, dropDatabase } from "../../tests/helpers/database.ts";
 import {
+  cpuOf,
   type LoadResult,
+  postgresCpuMs,
   rssOf,
   runLoad,
   type StageTotals,
@@ -29,7 +31,8 @@ const { values } = parseArgs({
 });
 const quick = values.quick;
 const seconds = Number(values.seconds ?? (quick ? 5 : 10));
-const warmupSeconds = quick ? 2 : 3;
+// Long enough for V8 to have optimized the hot paths: a server's steady state, for both targets.
+const warmupSeconds = quick ? 8 : 10;
 const rounds = 2;
 const baseUrl = process.env.DATABASE_URL ?? null;
 
@@ -47,6 +50,14 @@ interface Row {
   pipelineRssMb: number;
   /** Mean ms per pipeline stage during the measured rounds (admit and audit include queueing). */
   stagesMs: Record<string, number>;
+  /** CPU ms per call during the measured rounds: what bounds throughput on 2 shared cores. */
+  cpuMsPerCall: { bareMain: number; pipelineMain: number; pipelineProcess: number; postgres: number | null };
+}
+
+interface Measured extends LoadResult {
+  mainCpuMs: number;
+  processCpuMs: number;
+  postgresCpuMs: number;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -67,12 +78,28 @@ function mean(results: LoadResult[]): LoadResult {
   };
 }
 
-async function measure(target: Target, connections: number): Promise<LoadResult> {
+async function measure(target: Target, connections: number): Promise<Measured> {
+  const pid = target.child.pid ?? 0;
+  const before = { ...cpuOf(pid), postgres: postgresCpuMs() };
   const result = await runLoad({ urls: [target.url], key: target.key, connections, seconds });
+  const after = { ...cpuOf(pid), postgres: postgresCpuMs() };
   if (result.non2xx > 0 || result.errors > 0)
     log(`  warning: ${result.non2xx} non-2xx, ${result.errors} socket errors`);
-  return result;
+  return {
+    ...result,
+    mainCpuMs: after.mainMs - before.mainMs,
+    processCpuMs: after.processMs - before.processMs,
+    postgresCpuMs: after.postgres - before.postgres,
+  };
 }
+
+/** CPU ms per answered call over all rounds. */
+const perCall = (samples: Measured[], pick: (m: Measured) => number) =>
+  samples.reduce((sum, m) => sum + pick(m), 0) /
+  Math.max(
+    1,
+    samples.reduce((sum, m) => sum + m.requests, 0),
+  );
 
 async function overhead(databases: DbName[], delays: number[], concurrencies: number[]): Promise<Row[]> {
   const rows: Row[] = [];
@@ -88,7 +115,7 @@ async function overhead(databases: DbName[], delays: number[], concurrencies: nu
           const all: Array<[string, Target]> = [["bare", bare], ...pipelines];
           for (const [, target] of all)
             await runLoad({ urls: [target.url], key: target.key, connections, seconds: warmupSeconds });
-          const samples = new Map<string, LoadResult[]>(all.map(([name]) => [name, []]));
+          const samples = new Map<string, Measured[]>(all.map(([name]) => [name, []]));
           const stagesBefore = new Map<DbName, StageTotals>();
           for (const [db, target] of pipelines) stagesBefore.set(db, await stageTotals(target.url));
           for (let round = 0; round < rounds; round++)
@@ -108,10 +135,16 @@ async function overhead(databases: DbName[], delays: number[], concurrencies: nu
               bareRssMb: rssOf(bare.child.pid ?? 0).rssMb,
               pipelineRssMb: rssOf(target.child.pid ?? 0).rssMb,
               stagesMs: stageMeans(stagesBefore.get(db) ?? new Map(), await stageTotals(target.url)),
+              cpuMsPerCall: {
+                bareMain: perCall(samples.get("bare") ?? [], (m) => m.mainCpuMs),
+                pipelineMain: perCall(samples.get(db) ?? [], (m) => m.mainCpuMs),
+                pipelineProcess: perCall(samples.get(db) ?? [], (m) => m.processCpuMs),
+                postgres: db === "postgres" ? perCall(samples.get(db) ?? [], (m) => m.postgresCpuMs) : null,
+              },
             };
             rows.push(row);
             log(
-              `${db} model ${delay} ms c=${connections}: bare ${b.rps.toFixed(0)} rps p50 ${b.p50.toFixed(2)} p99 ${b.p99.toFixed(2)} | pipeline ${p.rps.toFixed(0)} rps p50 ${p.p50.toFixed(2)} p99 ${p.p99.toFixed(2)} | ratio ${row.ratio.toFixed(3)} | stages ${JSON.stringify(row.stagesMs, (_k, v) => (typeof v === "number" ? Math.round(v * 10) / 10 : v))}`,
+              `${db} model ${delay} ms c=${connections}: bare ${b.rps.toFixed(0)} rps p50 ${b.p50.toFixed(2)} p99 ${b.p99.toFixed(2)} | pipeline ${p.rps.toFixed(0)} rps p50 ${p.p50.toFixed(2)} p99 ${p.p99.toFixed(2)} | ratio ${row.ratio.toFixed(3)} | cpu ms/call ${JSON.stringify(row.cpuMsPerCall, (_k, v) => (typeof v === "number" ? Math.round(v * 100) / 100 : v))} | stages ${JSON.stringify(row.stagesMs, (_k, v) => (typeof v === "number" ? Math.round(v * 10) / 10 : v))}`,
             );
           }
         }
@@ -160,6 +193,9 @@ const summary = {
   pipelineP50Ms: round3(micro.p50),
   bareRps: Math.round(headline.bare.rps),
   pipelineRps: Math.round(headline.pipeline.rps),
+  cpuMsPerCall: Object.fromEntries(
+    Object.entries(headline.cpuMsPerCall).map(([k, v]) => [k, v === null ? null : round3(v)]),
+  ),
   targetsMet: {
     ratio: headline.ratio >= 0.9,
     addedP50Ms: headline.addedP50Ms <= 3,
@@ -198,11 +234,11 @@ function report(): string {
     "Model: the offline provider behind a fixed delay (bench/overhead/model.ts), in the target process. Request: summarizeDoc of a 2 KB text.",
     "(a) bare = bench/overhead/bare-server.ts (own tRPC router, same fetch adapter, no auth/guard/audit); (b) pipeline = createHttpServer + openServices.",
     "",
-    "| database | model | conns | bare rps | pipeline rps | ratio | bare p50 | +p50 ms | bare p99 | +p99 ms | RSS bare / pipeline MB | pipeline stage means ms (auth / admit / model / audit) |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| database | model | conns | bare rps | pipeline rps | ratio | bare p50 | +p50 ms | bare p99 | +p99 ms | RSS bare / pipeline MB | pipeline stage means ms (auth / admit / model / audit) | CPU ms/call: bare main / pipeline main / pipeline all threads / postgres |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rows.map(
       (r) =>
-        `| ${r.database} | ${r.modelDelayMs} ms | ${r.connections} | ${f(r.bare.rps, 0)} | ${f(r.pipeline.rps, 0)} | ${f(r.ratio, 3)} | ${f(r.bare.p50)} | ${f(r.addedP50Ms)} | ${f(r.bare.p99)} | ${f(r.addedP99Ms)} | ${r.bareRssMb} / ${r.pipelineRssMb} | ${["authenticate", "admit", "model", "audit"].map((k) => f(r.stagesMs[k] ?? Number.NaN, 1)).join(" / ")} |`,
+        `| ${r.database} | ${r.modelDelayMs} ms | ${r.connections} | ${f(r.bare.rps, 0)} | ${f(r.pipeline.rps, 0)} | ${f(r.ratio, 3)} | ${f(r.bare.p50)} | ${f(r.addedP50Ms)} | ${f(r.bare.p99)} | ${f(r.addedP99Ms)} | ${r.bareRssMb} / ${r.pipelineRssMb} | ${["authenticate", "admit", "model", "audit"].map((k) => f(r.stagesMs[k] ?? Number.NaN, 1)).join(" / ")} | ${[r.cpuMsPerCall.bareMain, r.cpuMsPerCall.pipelineMain, r.cpuMsPerCall.pipelineProcess].map((v) => f(v)).join(" / ")} / ${r.cpuMsPerCall.postgres === null ? "-" : f(r.cpuMsPerCall.postgres)} |`,
     ),
     "",
     `Pipeline CPU per call, in process (warm-cache authenticate, scope checks, sanitize, detect, redaction; ${micro.promptBytes}-byte prompt, ${micro.iterations} iterations): p50 ${f(micro.p50, 3)} ms, p99 ${f(micro.p99, 3)} ms; part p50s: ${Object.entries(
