@@ -298,8 +298,12 @@ export class AuditWriter {
     const stepped = batch.filter((item) => item.step);
     const lockIds = [...new Set(stepped.flatMap((item) => item.lockKeyIds))].sort();
     // Locked first, in id order: batches cannot deadlock, and each step's statement then sees
-    // its rows as they are (a declined charge is explained from what it read).
-    const lock: Statement[] = lockIds.length > 0 ? [{ text: LOCK_LIMITS, params: [lockIds] }] : [];
+    // its rows as they are (a declined charge is explained from what it read). PGlite has one
+    // connection in one process, so its transactions never overlap and need no lock.
+    const lock: Statement[] =
+      lockIds.length > 0 && this.database.driver === "postgres"
+        ? [{ text: LOCK_LIMITS, params: [lockIds] }]
+        : [];
     const steps = stepped.map((item) => (item.step as AtomicStep<unknown>).statement);
     const results = new Map<Pending, unknown>();
     if (!stepped.some((item) => item.step?.outcome)) {
