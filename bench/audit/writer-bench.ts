@@ -158,7 +158,9 @@ async function listBench(handle: DatabaseHandle) {
 async function main() {
   const pglite = await createDatabase({ kind: "pglite", dataDir: null });
   await migrateDatabase(pglite);
+  // BENCH_ONLY=list or BENCH_ONLY=writer runs one half.
   const onlyList = process.env.BENCH_ONLY === "list";
+  const onlyWriter = process.env.BENCH_ONLY === "writer";
   if (!onlyList) await writerBench("PGlite (in-memory)", pglite);
   await pglite.close();
   const baseUrl = process.env.DATABASE_URL;
@@ -171,7 +173,7 @@ async function main() {
   try {
     await migrateDatabase(pg);
     if (!onlyList) await writerBench("Postgres (local, postgres-js)", pg);
-    await listBench(pg);
+    if (!onlyWriter) await listBench(pg);
   } finally {
     await pg.close();
     await dropDatabase(baseUrl, url);
