@@ -17,13 +17,23 @@ export type Rows = Record<string, unknown>[];
  * Runs `first` in a new transaction; `then`, given their rows, names the statements that follow
  * (its choice may depend on what `first` found), and the transaction commits. Without `then`
  * the commit is sent with `first`. Any failure rolls the whole transaction back. Resolves with
- * the rows of `first` and then of the follow-up statements, in order.
+ * the rows of `first` and then of the follow-up statements, in order. Once `signal` has
+ * aborted (the caller gave up) nothing more is sent and the transaction rolls back.
  */
-export type Transact = (first: readonly Statement[], then?: (rows: Rows[]) => Statement[]) => Promise<Rows[]>;
+export type Transact = (
+  first: readonly Statement[],
+  then?: (rows: Rows[]) => Statement[],
+  signal?: AbortSignal,
+) => Promise<Rows[]>;
 
 export function postgresTransact(client: postgres.Sql): Transact {
-  return async (first, then) => {
+  return async (first, then, signal) => {
+    signal?.throwIfAborted();
     const connection = await client.reserve();
+    if (signal?.aborted) {
+      connection.release();
+      signal.throwIfAborted();
+    }
     const sent: Promise<unknown>[] = [];
     // Only a server's answer (a PostgresError) proves the connection still works. After any
     // other failure it is lost: postgres-js has already set it aside to reconnect, and writing
@@ -53,6 +63,7 @@ export function postgresTransact(client: postgres.Sql): Transact {
       }
       await begin;
       const rows = await Promise.all(firstRows);
+      signal?.throwIfAborted();
       const followRows = then(rows).map((statement) => send(statement.text, statement.params));
       const commit = send("commit");
       rows.push(...(await Promise.all(followRows)));
@@ -79,9 +90,11 @@ export function pgliteTransact(pglite: PGlite): Transact {
       rows.push((await tx.query<Rows[number]>(statement.text, [...statement.params])).rows);
     return rows;
   };
-  return (first, then) =>
+  return (first, then, signal) =>
     pglite.transaction(async (tx) => {
+      signal?.throwIfAborted();
       const rows = await run(tx, first);
+      signal?.throwIfAborted();
       if (then) rows.push(...(await run(tx, then(rows))));
       return rows;
     });

@@ -44,14 +44,22 @@ export function unavailable(cause?: unknown): ScopegateError {
   );
 }
 
-/** Runs a database step under the request deadline; unreachable database -> 503. */
-export async function withDatabase<T>(step: () => Promise<T>): Promise<T> {
+/**
+ * Runs a database step under the request deadline; unreachable database -> 503. The step gets a
+ * signal that aborts at the deadline, so work still waiting (for a pooled connection) when its
+ * caller has been refused can give up instead of running late.
+ */
+export async function withDatabase<T>(step: (deadline: AbortSignal) => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  const expired = new AbortController();
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DatabaseTimeout("database deadline")), DATABASE_DEADLINE_MS);
+    timer = setTimeout(() => {
+      expired.abort();
+      reject(new DatabaseTimeout("database deadline"));
+    }, DATABASE_DEADLINE_MS);
   });
   try {
-    return await Promise.race([step(), deadline]);
+    return await Promise.race([step(expired.signal), deadline]);
   } catch (error) {
     if (error instanceof ScopegateError) throw error;
     if (isDatabaseUnavailable(error)) throw unavailable(error);

@@ -254,11 +254,11 @@ export class AuditWriter {
     try {
       // The deadline covers this transaction, not the time a caller waited in the queue: a busy
       // but healthy database delays callers, an unreachable one fails them within the deadline.
-      committed = await withDatabase(async () => {
-        if (this.resync) await this.readCommittedHead();
+      committed = await withDatabase(async (deadline) => {
+        if (this.resync) await this.readCommittedHead(deadline);
         return batch.some((item) => item.work)
           ? this.commitWithSavepoints(batch)
-          : this.commitPipelined(batch);
+          : this.commitPipelined(batch, deadline);
       });
     } catch (error) {
       this.resync = true;
@@ -294,7 +294,7 @@ export class AuditWriter {
    * one round trip, or two when a step may decline (the chain skips declined records, so the
    * rows are hashed once the steps have answered).
    */
-  private async commitPipelined(batch: Pending[]): Promise<Committed> {
+  private async commitPipelined(batch: Pending[], deadline: AbortSignal): Promise<Committed> {
     const stepped = batch.filter((item) => item.step);
     const lockIds = [...new Set(stepped.flatMap((item) => item.lockKeyIds))].sort();
     // Locked first, in id order: batches cannot deadlock, and each step's statement then sees
@@ -308,18 +308,22 @@ export class AuditWriter {
     const results = new Map<Pending, unknown>();
     if (!stepped.some((item) => item.step?.outcome)) {
       const chained = this.chainBatch(batch, results);
-      await this.database.transact([...lock, ...steps, ...insertIfAny(chained.rows)]);
+      await this.database.transact([...lock, ...steps, ...insertIfAny(chained.rows)], undefined, deadline);
       return { ...chained, results };
     }
     let chained: ReturnType<AuditWriter["chainBatch"]> | undefined;
-    await this.database.transact([...lock, ...steps], (answers) => {
-      for (const [i, item] of stepped.entries()) {
-        const outcome = item.step?.outcome;
-        results.set(item, outcome?.(answers[lock.length + i] ?? []));
-      }
-      chained = this.chainBatch(batch, results);
-      return insertIfAny(chained.rows);
-    });
+    await this.database.transact(
+      [...lock, ...steps],
+      (answers) => {
+        for (const [i, item] of stepped.entries()) {
+          const outcome = item.step?.outcome;
+          results.set(item, outcome?.(answers[lock.length + i] ?? []));
+        }
+        chained = this.chainBatch(batch, results);
+        return insertIfAny(chained.rows);
+      },
+      deadline,
+    );
     if (!chained) throw new Error("pipelined batch committed without its rows");
     return { ...chained, results };
   }
@@ -358,8 +362,12 @@ export class AuditWriter {
   }
 
   /** After a failed commit: the database may hold more of this chain than we know. */
-  private async readCommittedHead(): Promise<void> {
-    const [answer] = await this.database.transact([{ text: CHAIN_HEAD, params: [this.writerId] }]);
+  private async readCommittedHead(deadline: AbortSignal): Promise<void> {
+    const [answer] = await this.database.transact(
+      [{ text: CHAIN_HEAD, params: [this.writerId] }],
+      undefined,
+      deadline,
+    );
     const last = answer?.[0];
     if (last && Number(last.seq) > this.seq) {
       this.seq = Number(last.seq);

@@ -44,6 +44,16 @@ describe("transact", () => {
     expect(await values()).toHaveLength(25);
   });
 
+  it("sends nothing once its caller's deadline has passed", async () => {
+    await expect(db.transact([insert(11)], undefined, AbortSignal.abort())).rejects.toThrow(/abort/i);
+    await expect(db.transact([insert(12)], () => [insert(13)], AbortSignal.abort())).rejects.toThrow(
+      /abort/i,
+    );
+    expect(await values()).toEqual([]);
+    await db.transact([insert(14)], undefined, new AbortController().signal);
+    expect(await values()).toEqual([14]);
+  });
+
   it("rolls back the first phase when choosing the second throws", async () => {
     await expect(
       db.transact([insert(9)], () => {
