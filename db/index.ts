@@ -2,4 +2,4 @@
 export { createDatabase, type Database, type DatabaseHandle, type DatabaseTarget } from "./client.ts";
 export { migrateDatabase, migrationsFolder, pendingMigrations } from "./migrate.ts";
 export * from "./schema/index.ts";
-export type { Rows, Statement, Transact } from "./transact.ts";
+export { type Rows, type Statement, statementSql, type Transact } from "./transact.ts";

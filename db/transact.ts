@@ -4,6 +4,7 @@
 // written once, prepared once per connection, and on postgres-js a phase's statements (with
 // BEGIN, and COMMIT when nothing follows) go out together: one round trip per phase.
 import type { PGlite, Transaction } from "@electric-sql/pglite";
+import { type SQL, sql } from "drizzle-orm";
 import postgres from "postgres";
 
 export interface Statement {
@@ -98,4 +99,12 @@ export function pgliteTransact(pglite: PGlite): Transact {
       if (then) rows.push(...(await run(tx, then(rows))));
       return rows;
     });
+}
+
+/** A statement as Drizzle SQL, to run it inside a Drizzle transaction (`$n` become bound values). */
+export function statementSql(statement: Statement): SQL {
+  const parts = statement.text.split(/\$(\d+)/);
+  return sql.join(
+    parts.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql`${statement.params[Number(part) - 1]}`)),
+  );
 }

@@ -10,8 +10,8 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { z } from "zod";
-import type { Statement } from "../db/index.ts";
 import type { AuditOutcome, AuditRecord } from "./audit/record.ts";
+import type { AtomicStep } from "./audit/writer.ts";
 import { admit } from "./auth/admission.ts";
 import { authenticate, describeCredential } from "./auth/authenticate.ts";
 import type { Principal } from "./auth/principal.ts";
@@ -45,8 +45,8 @@ export interface CallState {
   guardVerdict: "allow" | "flag" | "block" | null;
   /** The error a streamed call reported in-band (its last event), for the final record. */
   failure: TRPCError | null;
-  /** Token settlement and penalties, committed with the final record (set by admission). */
-  settlement: { lockIds: readonly string[]; statement: () => Statement | null } | null;
+  /** Token settlement and penalties, committed with the final record (set by admission); null: nothing to change. */
+  settlement: (() => AtomicStep<void> | null) | null;
 }
 
 const t = initTRPC
@@ -180,11 +180,9 @@ async function commitFinal(
     // The call already waited out the database deadline (or was refused for it): a second wait
     // for its final record would break the 3 s bound, so the record goes straight to the spool.
     if (reason === "unavailable") throw error;
-    const settle = call.settlement?.statement();
+    const settlement = call.settlement?.();
     // The writer bounds each commit by the database deadline (queue time excluded).
-    await (call.settlement && settle
-      ? ctx.audit.appendAtomic([record], call.settlement.lockIds, { statement: settle })
-      : ctx.audit.append(record));
+    await (settlement ? ctx.audit.appendAtomic([record], settlement) : ctx.audit.append(record));
     ctx.metrics.observeStage("audit", (performance.now() - writeStarted) / 1000);
     ctx.metrics.recordCall(record);
   } catch (cause) {

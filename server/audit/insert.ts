@@ -9,9 +9,7 @@ const columns = Object.entries(getTableColumns(auditLog))
   .map(([property, column]) => ({ property: property as keyof NewAuditRow, name: column.name }));
 const columnList = columns.map((column) => `"${column.name}"`).join(", ");
 
-/** The insert up to its one parameter (the Drizzle path appends it as a bound value). */
-export const INSERT_AUDIT_ROWS_PREFIX = `insert into audit_log (${columnList}) select ${columnList} from json_populate_recordset(null::audit_log, `;
-const INSERT_AUDIT_ROWS = `${INSERT_AUDIT_ROWS_PREFIX}$1::text::json)`;
+const INSERT_AUDIT_ROWS = `insert into audit_log (${columnList}) select ${columnList} from json_populate_recordset(null::audit_log, $1::text::json)`;
 
 export function insertAuditRows(rows: readonly NewAuditRow[]): Statement {
   const byColumn = rows.map((row) => {

@@ -9,15 +9,21 @@
 // trips, no query building. Records with `work` (a closure on a Drizzle transaction, each in its
 // own savepoint: key lifecycle events) take the general path. Plain records join either.
 import { createHmac, randomBytes } from "node:crypto";
-import { sql } from "drizzle-orm";
-import type { Database, DatabaseHandle, NewAuditRow, Rows, Statement } from "../../db/index.ts";
+import {
+  type Database,
+  type DatabaseHandle,
+  type NewAuditRow,
+  type Rows,
+  type Statement,
+  statementSql,
+} from "../../db/index.ts";
 import type { VersionedSecret } from "../config.ts";
 import { unavailable, withDatabase } from "../db-errors.ts";
 import { ScopegateError } from "../errors.ts";
 import { redactSecrets } from "../guard/redact.ts";
 import type { Logger } from "../logger.ts";
 import type { CheckpointKind, CheckpointSink } from "./checkpoint.ts";
-import { INSERT_AUDIT_ROWS_PREFIX, insertAuditRows, storable } from "./insert.ts";
+import { insertAuditRows, storable } from "./insert.ts";
 import { type AuditRecord, canonicalContent } from "./record.ts";
 import type { AuditSpool } from "./spool.ts";
 
@@ -30,6 +36,8 @@ export type InTransaction<T> = (tx: Database) => Promise<T>;
  */
 export interface AtomicStep<T> {
   statement: Statement;
+  /** key_limits rows it changes; a batch locks them up front in id order, so batches cannot deadlock. */
+  lockIds: readonly string[];
   /** The step's value from its rows; a `Declined` value keeps its records out. Absent: it cannot decline. */
   outcome?: (rows: Rows) => T;
 }
@@ -47,8 +55,6 @@ export interface AuditWriterOptions {
 
 interface Pending {
   records: AuditRecord[];
-  /** key_limits rows the step charges; locked up front in id order so batches cannot deadlock. */
-  lockKeyIds: readonly string[];
   step?: AtomicStep<unknown>;
   work?: InTransaction<unknown>;
   resolve: (value: unknown) => void;
@@ -125,15 +131,15 @@ export class AuditWriter {
 
   /** Appends records and waits until they are committed. */
   async append(...records: AuditRecord[]): Promise<void> {
-    await this.enqueue({ records, lockKeyIds: [] });
+    await this.enqueue({ records });
   }
 
   /**
    * Runs `work` and appends `records` in one transaction. If `work` returns `Declined`, the
    * transaction step is rolled back, the records are not written, and the value is returned.
    */
-  appendWith<T>(records: AuditRecord[], lockKeyIds: readonly string[], work: InTransaction<T>): Promise<T> {
-    return this.enqueue({ records, lockKeyIds, work }) as Promise<T>;
+  appendWith<T>(records: AuditRecord[], work: InTransaction<T>): Promise<T> {
+    return this.enqueue({ records, work }) as Promise<T>;
   }
 
   /**
@@ -141,8 +147,8 @@ export class AuditWriter {
    * fails the whole batch. If `step` declines, the records are not written and the value is
    * returned.
    */
-  appendAtomic<T>(records: AuditRecord[], lockKeyIds: readonly string[], step: AtomicStep<T>): Promise<T> {
-    return this.enqueue({ records, lockKeyIds, step }) as Promise<T>;
+  appendAtomic<T>(records: AuditRecord[], step: AtomicStep<T>): Promise<T> {
+    return this.enqueue({ records, step }) as Promise<T>;
   }
 
   /** Callers waiting for their records to commit (a metric). */
@@ -295,8 +301,8 @@ export class AuditWriter {
    * rows are hashed once the steps have answered).
    */
   private async commitPipelined(batch: Pending[], deadline: AbortSignal): Promise<Committed> {
-    const stepped = batch.filter((item) => item.step);
-    const lockIds = [...new Set(stepped.flatMap((item) => item.lockKeyIds))].sort();
+    const steps = batch.flatMap((item) => (item.step ? [{ item, step: item.step }] : []));
+    const lockIds = [...new Set(steps.flatMap(({ step }) => step.lockIds))].sort();
     // Locked first, in id order: batches cannot deadlock, and each step's statement then sees
     // its rows as they are (a declined charge is explained from what it read). PGlite has one
     // connection in one process, so its transactions never overlap and need no lock.
@@ -304,20 +310,19 @@ export class AuditWriter {
       lockIds.length > 0 && this.database.driver === "postgres"
         ? [{ text: LOCK_LIMITS, params: [lockIds] }]
         : [];
-    const steps = stepped.map((item) => (item.step as AtomicStep<unknown>).statement);
+    const statements = [...lock, ...steps.map(({ step }) => step.statement)];
     const results = new Map<Pending, unknown>();
-    if (!stepped.some((item) => item.step?.outcome)) {
+    if (!steps.some(({ step }) => step.outcome)) {
       const chained = this.chainBatch(batch, results);
-      await this.database.transact([...lock, ...steps, ...insertIfAny(chained.rows)], undefined, deadline);
+      await this.database.transact([...statements, ...insertIfAny(chained.rows)], undefined, deadline);
       return { ...chained, results };
     }
     let chained: ReturnType<AuditWriter["chainBatch"]> | undefined;
     await this.database.transact(
-      [...lock, ...steps],
+      statements,
       (answers) => {
-        for (const [i, item] of stepped.entries()) {
-          const outcome = item.step?.outcome;
-          results.set(item, outcome?.(answers[lock.length + i] ?? []));
+        for (const [i, { item, step }] of steps.entries()) {
+          results.set(item, step.outcome?.(answers[lock.length + i] ?? []));
         }
         chained = this.chainBatch(batch, results);
         return insertIfAny(chained.rows);
@@ -330,15 +335,11 @@ export class AuditWriter {
 
   /** Savepoint steps one by one on a Drizzle transaction, then the insert. */
   private async commitWithSavepoints(batch: Pending[]): Promise<Committed> {
-    const results = new Map<Pending, unknown>();
     return this.database.db.transaction(async (tx) => {
-      results.clear();
+      const results = new Map<Pending, unknown>();
       for (const item of batch) if (item.work) results.set(item, await runStep(tx, item.work));
       const chained = this.chainBatch(batch, results);
-      if (chained.rows.length > 0) {
-        const json = insertAuditRows(chained.rows).params[0];
-        await tx.execute(sql`${sql.raw(INSERT_AUDIT_ROWS_PREFIX)}${json}::text::json)`);
-      }
+      for (const insert of insertIfAny(chained.rows)) await tx.execute(statementSql(insert));
       return { ...chained, results };
     });
   }

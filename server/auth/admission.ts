@@ -26,8 +26,9 @@ export async function admit(
   // The writer bounds the commit by the database deadline and fails closed.
   const started = performance.now();
   const refusal = await ctx.audit
-    .appendAtomic([admittedRecord], limitIds, {
+    .appendAtomic([admittedRecord], {
       statement: charge.statement,
+      lockIds: limitIds,
       outcome: (rows) => {
         const refused = charge.refusal(rows);
         return refused ? new Declined(refused) : null;
@@ -38,19 +39,17 @@ export async function admit(
   if (principal.kind === "key") ctx.lastUsed.touch(principal.keyId, now);
 
   const day = utcDay(now);
-  ctx.call.settlement = {
-    lockIds: limitIds,
-    statement: () => {
-      const usage = ctx.call.usage;
-      const verdict = ctx.call.guardVerdict;
-      return settleCall(limitIds, {
-        day,
-        reserved: reserveTokens,
-        used: usage ? usage.inputTokens + usage.outputTokens : 0,
-        penaltyCalls: verdict === "block" || verdict === "flag" ? GUARD_PENALTY[verdict] : 0,
-        now: ctx.clock.now(),
-      });
-    },
+  ctx.call.settlement = () => {
+    const usage = ctx.call.usage;
+    const verdict = ctx.call.guardVerdict;
+    const statement = settleCall(limitIds, {
+      day,
+      reserved: reserveTokens,
+      used: usage ? usage.inputTokens + usage.outputTokens : 0,
+      penaltyCalls: verdict === "block" || verdict === "flag" ? GUARD_PENALTY[verdict] : 0,
+      now: ctx.clock.now(),
+    });
+    return statement && { statement, lockIds: limitIds };
   };
 }
 

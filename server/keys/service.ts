@@ -143,7 +143,7 @@ export async function createKey(ctx: Context, actor: Principal, callId: string, 
   const expiresAt = expiryAfter(ctx.clock.now(), input.ttlSeconds);
   let created: { keyId: string; plaintext: string } | undefined;
   const event = eventRecord(call, "create", { scopes, expiresAt: expiresAt?.toISOString() ?? null });
-  await ctx.audit.appendWith([event], [], async (tx) => {
+  await ctx.audit.appendWith([event], async (tx) => {
     created = await insertKey(tx, call, {
       env: input.env,
       name: input.name,
@@ -231,7 +231,7 @@ async function change<T>(
   keyId: string,
   work: (tx: Database) => Promise<T | Refusal>,
 ) {
-  const result = await call.ctx.audit.appendWith([event], [], async (tx) => {
+  const result = await call.ctx.audit.appendWith([event], async (tx) => {
     const outcome = await work(tx);
     if (isRefusal(outcome)) return new Declined(outcome);
     await notifyKeyChanged(tx, keyId);
