@@ -3,6 +3,7 @@
 // the first event are thrown, so the caller gets a normal refusal; after it, an `error` event.
 import { TRPCError } from "@trpc/server";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
+import { linkedAbort } from "../abort.ts";
 import type { Context } from "../context.ts";
 import { type Reason, reasonOf } from "../errors.ts";
 import { createOutputStreamGuard } from "../guard/output.ts";
@@ -76,10 +77,9 @@ export async function startChatStream(
   run: ConversationRun,
   clientSignal: AbortSignal | undefined,
 ): Promise<AsyncGenerator<ChatStreamEvent>> {
-  const stop = new AbortController();
-  const signal = clientSignal ? AbortSignal.any([clientSignal, stop.signal]) : stop.signal;
+  const stop = linkedAbort([clientSignal]);
   const deltas = new DeltaQueue();
-  const finished = run((text) => deltas.push(text), signal).then(
+  const finished = run((text) => deltas.push(text), stop.signal).then(
     (result) => {
       deltas.close();
       return result;
@@ -117,6 +117,7 @@ export async function startChatStream(
     first = await texts.next();
   } catch (error) {
     stop.abort();
+    stop.dispose();
     throw error;
   }
 
@@ -152,6 +153,7 @@ export async function startChatStream(
     } finally {
       // The consumer left, or the stream ended: the model must not keep generating.
       stop.abort();
+      stop.dispose();
     }
   })();
 }

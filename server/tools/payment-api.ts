@@ -2,6 +2,7 @@
 // schema-checked, URL-encoded into a path under the configured base and the result must stay on
 // that origin; no redirects, a timeout and a response size cap. The answer is untrusted data.
 import { z } from "zod";
+import { linkedAbort } from "../abort.ts";
 import { PAYMENT_API } from "./names.ts";
 import type { Tool } from "./registry.ts";
 import { ToolFailure } from "./tool-failure.ts";
@@ -60,25 +61,26 @@ export function paymentApiTool(baseUrl: string | undefined): Tool<z.infer<typeof
         "x-scopegate-key-owner": principal.owner,
       };
       if (principal.endUser) headers["x-scopegate-end-user"] = principal.endUser;
-      let response: Response;
+      // The timeout covers the answer's body too; the call's own signal still ends it first.
+      const abort = linkedAbort([signal], TIMEOUT_MS);
       try {
-        response = await fetch(url, {
-          method: "GET",
-          headers,
-          redirect: "manual",
-          signal: AbortSignal.any([signal, AbortSignal.timeout(TIMEOUT_MS)]),
-        });
-      } catch (cause) {
-        if (signal.aborted) throw cause;
-        throw new ToolFailure("the payment API did not answer");
+        let response: Response;
+        try {
+          response = await fetch(url, { method: "GET", headers, redirect: "manual", signal: abort.signal });
+        } catch (cause) {
+          if (signal.aborted) throw cause;
+          throw new ToolFailure("the payment API did not answer");
+        }
+        if (response.status >= 300 && response.status < 400) {
+          await response.body?.cancel();
+          throw new ToolFailure("the payment API answered with a redirect, which is not followed");
+        }
+        const body = await readCapped(response);
+        if (!response.ok) throw new ToolFailure(`the payment API answered ${response.status}`);
+        return body;
+      } finally {
+        abort.dispose();
       }
-      if (response.status >= 300 && response.status < 400) {
-        await response.body?.cancel();
-        throw new ToolFailure("the payment API answered with a redirect, which is not followed");
-      }
-      const body = await readCapped(response);
-      if (!response.ok) throw new ToolFailure(`the payment API answered ${response.status}`);
-      return body;
     },
   };
 }
