@@ -7,11 +7,10 @@ import { createContext } from "../../server/context.ts";
 import { detectInjection } from "../../server/guard/detect.ts";
 import { redactSecrets } from "../../server/guard/redact.ts";
 import { sanitizeText } from "../../server/guard/sanitize.ts";
-import { createLogger } from "../../server/logger.ts";
-import { openServices } from "../../server/services.ts";
-import { createTestKey, requestInfo, testConfig } from "../../tests/helpers/services.ts";
+import { createTestKey, requestInfo } from "../../tests/helpers/services.ts";
 import { percentile } from "./load.ts";
 import { BENCH_TEXT } from "./model.ts";
+import { openBenchServices } from "./services.ts";
 
 export interface MicroResult {
   iterations: number;
@@ -25,12 +24,7 @@ export interface MicroResult {
 export async function runMicro(iterations: number): Promise<MicroResult> {
   const database = await createDatabase({ kind: "pglite", dataDir: null });
   await migrateDatabase(database);
-  const config = testConfig({ logLevel: "silent" });
-  const services = await openServices(config, {
-    logger: createLogger("silent"),
-    localAdminToken: null,
-    database,
-  });
+  const { config, services } = await openBenchServices(database);
   const created = await createTestKey(services, {
     name: "bench",
     scopes: ["endpoint:summarize-doc", "prompt-processing"],

@@ -7,11 +7,10 @@ import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { createDatabase, migrateDatabase } from "../../db/index.ts";
 import { createHttpServer } from "../../server/http/server.ts";
-import { createLogger } from "../../server/logger.ts";
-import { openServices } from "../../server/services.ts";
-import { createTestKey, testConfig } from "../../tests/helpers/services.ts";
+import { createTestKey } from "../../tests/helpers/services.ts";
 import { createBareServer } from "./bare-server.ts";
 import { FixedLatencyModel } from "./model.ts";
+import { openBenchServices } from "./services.ts";
 
 const { values } = parseArgs({
   options: { mode: { type: "string", default: "pipeline" }, delay: { type: "string", default: "50" } },
@@ -22,13 +21,7 @@ async function pipelineServer(): Promise<{ server: Server; key: string; close: (
   const url = process.env.BENCH_DATABASE_URL;
   const database = await createDatabase(url ? { kind: "postgres", url } : { kind: "pglite", dataDir: null });
   await migrateDatabase(database);
-  const config = testConfig({ logLevel: "silent" });
-  const services = await openServices(config, {
-    logger: createLogger("silent"),
-    localAdminToken: null,
-    database,
-    model,
-  });
+  const { services } = await openBenchServices(database, model);
   // Limits high enough never to refuse: the benchmark measures their cost, not their effect.
   const created = await createTestKey(services, {
     name: "bench",
