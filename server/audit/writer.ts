@@ -263,7 +263,7 @@ export class AuditWriter {
       committed = await withDatabase(async (deadline) => {
         if (this.resync) await this.readCommittedHead(deadline);
         return batch.some((item) => item.work)
-          ? this.commitWithSavepoints(batch)
+          ? this.commitWithSavepoints(batch, deadline)
           : this.commitPipelined(batch, deadline);
       });
     } catch (error) {
@@ -333,11 +333,13 @@ export class AuditWriter {
     return { ...chained, results };
   }
 
-  /** Savepoint steps one by one on a Drizzle transaction, then the insert. */
-  private async commitWithSavepoints(batch: Pending[]): Promise<Committed> {
+  /** Savepoint steps one by one on a Drizzle transaction, then the insert (not past the deadline). */
+  private async commitWithSavepoints(batch: Pending[], deadline: AbortSignal): Promise<Committed> {
     return this.database.db.transaction(async (tx) => {
+      deadline.throwIfAborted();
       const results = new Map<Pending, unknown>();
       for (const item of batch) if (item.work) results.set(item, await runStep(tx, item.work));
+      deadline.throwIfAborted();
       const chained = this.chainBatch(batch, results);
       for (const insert of insertIfAny(chained.rows)) await tx.execute(statementSql(insert));
       return { ...chained, results };
