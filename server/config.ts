@@ -1,6 +1,6 @@
 // Configuration: the environment parsed and validated once with zod at start-up, then passed
 // down. Nothing below server/main.ts reads process.env.
-import { type KeyObject, randomBytes } from "node:crypto";
+import { createHash, type KeyObject, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { BlockList, isIP } from "node:net";
 import { join, resolve } from "node:path";
@@ -18,7 +18,7 @@ export interface GuardThresholds {
 }
 
 export interface AuditConfig {
-  /** Where checkpoint files and the outage spool live (`<data dir>/audit`); null = no file sink. */
+  /** Where checkpoint files and the outage spool live (see auditDir); null = no file sink. */
   dir: string | null;
   /** Signs checkpoints; null only for a verify-only setup (SCOPEGATE_AUDIT_VERIFY_KEYS alone). */
   signingKey: SigningKey | null;
@@ -33,6 +33,8 @@ export interface AuditConfig {
 
 export interface Config {
   port: number;
+  /** Bind address; null = every interface (Node's default: IPv6 and IPv4). */
+  host: string | null;
   database: { kind: "postgres"; url: string } | { kind: "pglite"; dataDir: string };
   dataDir: string;
   /** Newest first: the first hashes new keys, every one still verifies. */
@@ -65,12 +67,22 @@ export interface Config {
   };
 }
 
+export interface ConfigProblem {
+  variable: string;
+  detail: string;
+}
+
+/** Every problem found in one pass over the environment, so one run names them all. */
 export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    detail: string,
-  ) {
-    super(`${variable}: ${detail}`);
+  readonly problems: ConfigProblem[];
+
+  constructor(variable: string, detail: string);
+  constructor(problems: ConfigProblem[]);
+  constructor(first: string | ConfigProblem[], detail = "") {
+    const problems = typeof first === "string" ? [{ variable: first, detail }] : first;
+    const lines = problems.map((p) => `${p.variable}: ${p.detail}`);
+    super(lines.length === 1 ? (lines[0] ?? "") : `${lines.length} problems\n  ${lines.join("\n  ")}`);
+    this.problems = problems;
   }
 }
 
@@ -79,13 +91,13 @@ const booleanFlag = z
   .optional()
   .transform((v) => v === "1" || v === "true" || v === "yes");
 
+const POSTGRES_URL = /^postgres(ql)?:\/\//;
+
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
-    .optional(),
+  DATABASE_URL: z.string().regex(POSTGRES_URL, "must be a postgres:// URL").optional(),
   SCOPEGATE_DATA_DIR: z.string().min(1).default(".data"),
+  SCOPEGATE_AUDIT_DIR: z.string().min(1).optional(),
   SCOPEGATE_MODEL_PROVIDER: z.enum(["offline", "openai"]).optional(),
   SCOPEGATE_MODEL_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   SCOPEGATE_MODEL: z.string().min(1).default("gpt-4o-mini"),
@@ -112,37 +124,104 @@ const envSchema = z.object({
 
 type Env = Record<string, string | undefined>;
 
-/** Parses the environment; embedded-mode secrets are created in the data dir on first start. */
+/** Collects problems instead of stopping at the first; `take` runs a parser and keeps its error. */
+class Problems {
+  readonly list: ConfigProblem[] = [];
+
+  add(variable: string, detail: string): void {
+    this.list.push({ variable, detail });
+  }
+
+  take<T>(parse: () => T, fallback: T): T {
+    try {
+      return parse();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      this.list.push(...error.problems);
+      return fallback;
+    }
+  }
+
+  throwIfAny(): void {
+    if (this.list.length > 0) throw new ConfigError(this.list);
+  }
+}
+
+/**
+ * Parses the environment and reports every problem in it at once (ConfigError.problems).
+ * Embedded-mode secrets are created in the data dir on first start, only once the rest is valid.
+ */
 export function loadConfig(env: Env): Config {
+  const problems = new Problems();
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(String(issue?.path[0] ?? "environment"), issue?.message ?? "invalid");
+    for (const issue of parsed.error.issues)
+      problems.add(String(issue.path[0] ?? "environment"), issue.message);
   }
-  const e = parsed.data;
-  const dataDir = resolve(e.SCOPEGATE_DATA_DIR);
-  const embedded = e.DATABASE_URL === undefined;
-  const provider = e.SCOPEGATE_MODEL_PROVIDER ?? (embedded ? "offline" : undefined);
-  if (!provider) {
-    throw new ConfigError("SCOPEGATE_MODEL_PROVIDER", "required with DATABASE_URL (offline or openai)");
+  // The checks below read the raw environment too, so they run even when a field failed above.
+  const embedded = env.DATABASE_URL === undefined;
+  // Defaults stand in for a failed parse; nothing is returned from them (throwIfAny below).
+  const e = parsed.success ? parsed.data : envSchema.parse({});
+  if (!env.SCOPEGATE_MODEL_PROVIDER && !embedded) {
+    problems.add("SCOPEGATE_MODEL_PROVIDER", "required with DATABASE_URL (offline or openai)");
   }
-  if (provider === "openai" && !e.OPENAI_API_KEY) {
-    throw new ConfigError("OPENAI_API_KEY", "required when SCOPEGATE_MODEL_PROVIDER=openai");
+  if (env.SCOPEGATE_MODEL_PROVIDER === "openai" && !env.OPENAI_API_KEY) {
+    problems.add("OPENAI_API_KEY", "required when SCOPEGATE_MODEL_PROVIDER=openai");
   }
   if (e.SCOPEGATE_GUARD_FLAG_THRESHOLD > e.SCOPEGATE_GUARD_BLOCK_THRESHOLD) {
-    throw new ConfigError("SCOPEGATE_GUARD_FLAG_THRESHOLD", "must not exceed the block threshold");
+    problems.add("SCOPEGATE_GUARD_FLAG_THRESHOLD", "must not exceed the block threshold");
   }
+  const host = problems.take(() => parseHost(env.HOST, embedded), null);
+  const corsOrigins = problems.take(() => parseOrigins(env.SCOPEGATE_CORS_ORIGINS ?? ""), []);
+  const trustedProxies = problems.take(
+    () => parseCidrs(env.SCOPEGATE_TRUSTED_PROXIES ?? "", "SCOPEGATE_TRUSTED_PROXIES"),
+    new BlockList(),
+  );
+  const metricsAllow = problems.take(
+    () => parseCidrs(env.SCOPEGATE_METRICS_ALLOW ?? "127.0.0.1/32,::1/128", "SCOPEGATE_METRICS_ALLOW"),
+    new BlockList(),
+  );
+  const guardByProcedure = problems.take(
+    () => parseGuardThresholds(env.SCOPEGATE_GUARD_THRESHOLDS ?? ""),
+    {},
+  );
+  const givenPepper = problems.take(() => givenSecret(env, "SCOPEGATE_PEPPER", embedded), null);
+  const givenAuditKey = problems.take(() => givenSecret(env, "SCOPEGATE_AUDIT_KEY", embedded), null);
+  const givenSigning = problems.take(() => givenSigningKeys(env, embedded), null);
+  problems.throwIfAny();
+
+  const dataDir = resolve(e.SCOPEGATE_DATA_DIR);
+  const databaseUrl = env.DATABASE_URL;
+  // Only a valid environment gets files written for it.
+  const generated = (fileName: string, generate?: () => string) =>
+    readOrCreateSecretFile(dataDir, fileName, generate);
+  const peppers =
+    givenPepper ??
+    problems.take(() => parseVersionedSecret("SCOPEGATE_PEPPER", generated("scopegate-pepper")), []);
+  const auditKey =
+    givenAuditKey ??
+    problems.take(() => parseVersionedSecret("SCOPEGATE_AUDIT_KEY", generated("scopegate-audit-key")), []);
+  const signing =
+    givenSigning ??
+    problems.take(() => signingKeysFrom(generated("audit-signing-key", generateSigningKeyText), []), {
+      signingKey: null,
+      verifyKeys: [],
+    });
+  problems.throwIfAny();
+  const provider = e.SCOPEGATE_MODEL_PROVIDER ?? "offline";
   return {
     port: e.PORT,
-    database: embedded
-      ? { kind: "pglite", dataDir: join(dataDir, "pglite") }
-      : { kind: "postgres", url: e.DATABASE_URL as string },
+    host,
+    database:
+      databaseUrl === undefined
+        ? { kind: "pglite", dataDir: join(dataDir, "pglite") }
+        : { kind: "postgres", url: databaseUrl },
     dataDir,
-    peppers: loadSecret(env, "SCOPEGATE_PEPPER", embedded ? dataDir : null),
-    auditKey: loadSecret(env, "SCOPEGATE_AUDIT_KEY", embedded ? dataDir : null),
+    peppers,
+    auditKey,
     audit: {
-      dir: join(dataDir, "audit"),
-      ...loadSigningKeys(env, embedded ? dataDir : null),
+      dir: auditDir(e.SCOPEGATE_AUDIT_DIR, dataDir, databaseUrl),
+      ...signing,
       checkpointEvery: e.SCOPEGATE_AUDIT_CHECKPOINT_EVERY,
       checkpointIntervalMs: e.SCOPEGATE_AUDIT_CHECKPOINT_SECONDS * 1000,
       minRetentionDays: e.SCOPEGATE_AUDIT_MIN_RETENTION_DAYS,
@@ -150,41 +229,134 @@ export function loadConfig(env: Env): Config {
     model: {
       provider,
       timeoutMs: e.SCOPEGATE_MODEL_TIMEOUT_MS,
-      name: provider === "offline" ? "offline" : e.SCOPEGATE_MODEL,
+      name: provider === "openai" ? e.SCOPEGATE_MODEL : "offline",
       openaiApiKey: e.OPENAI_API_KEY,
       openaiBaseUrl: e.OPENAI_BASE_URL,
     },
     paymentApiUrl: e.PAYMENT_API_URL,
-    trustedProxies: parseCidrs(e.SCOPEGATE_TRUSTED_PROXIES, "SCOPEGATE_TRUSTED_PROXIES"),
-    corsOrigins: e.SCOPEGATE_CORS_ORIGINS.split(",")
-      .map((s) => s.trim())
-      .filter(Boolean),
+    trustedProxies,
+    corsOrigins,
     isDev: e.SCOPEGATE_DEV,
     logLevel: e.LOG_LEVEL,
     guard: { flag: e.SCOPEGATE_GUARD_FLAG_THRESHOLD, block: e.SCOPEGATE_GUARD_BLOCK_THRESHOLD },
-    guardByProcedure: parseGuardThresholds(e.SCOPEGATE_GUARD_THRESHOLDS),
+    guardByProcedure,
     outputLinkHosts: e.SCOPEGATE_OUTPUT_LINK_HOSTS.split(",")
       .map((s) => s.trim().toLowerCase())
       .filter(Boolean),
     ops: {
       drainTimeoutMs: e.SCOPEGATE_DRAIN_TIMEOUT_MS,
-      metricsAllow: parseCidrs(e.SCOPEGATE_METRICS_ALLOW, "SCOPEGATE_METRICS_ALLOW"),
+      metricsAllow,
       metricsPort: e.SCOPEGATE_METRICS_PORT ?? null,
     },
   };
 }
 
+/** DATABASE_URL alone, for commands that only need to know which database (`db roles`). */
+export function loadDatabaseUrl(env: Env): string {
+  const url = env.DATABASE_URL;
+  if (url === undefined) {
+    throw new ConfigError(
+      "DATABASE_URL",
+      "required: db roles is for PostgreSQL (the embedded database has no roles)",
+    );
+  }
+  if (!POSTGRES_URL.test(url)) throw new ConfigError("DATABASE_URL", "must be a postgres:// URL");
+  return url;
+}
+
+/**
+ * Where audit checkpoint files and the outage spool go. Embedded: `<data dir>/audit`. Postgres:
+ * a directory of its own per database (`<data dir>/audit-postgres/<host>-<port>-<db>-<hash>`),
+ * so the quick start's files, or another database's, never sit beside this database's — the
+ * verifier reads every checkpoint file in the directory and would call foreign ones tampering.
+ */
+function auditDir(explicit: string | undefined, dataDir: string, databaseUrl: string | undefined): string {
+  if (explicit) return resolve(explicit);
+  if (databaseUrl === undefined) return join(dataDir, "audit");
+  return join(dataDir, "audit-postgres", databaseIdentity(databaseUrl));
+}
+
+/** host, port and database name (not the user: owner and app roles share the files). */
+export function databaseIdentity(url: string): string {
+  const u = new URL(url);
+  const host = decodeURIComponent(u.hostname).toLowerCase() || "localhost";
+  const port = u.port || "5432";
+  const database = decodeURIComponent(u.pathname.slice(1)) || decodeURIComponent(u.username) || "postgres";
+  const readable = `${host}-${port}-${database}`.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);
+  // Sanitizing can map two names to one; the hash of the exact triple keeps them apart.
+  const hash = createHash("sha256").update(`${host}\n${port}\n${database}`).digest("hex").slice(0, 8);
+  return `${readable}-${hash}`;
+}
+
+/**
+ * The bind address. Embedded (the quick start) defaults to loopback, so a laptop never exposes
+ * it; Postgres mode, a deployment behind a load balancer, defaults to every interface (null).
+ */
+function parseHost(raw: string | undefined, embedded: boolean): string | null {
+  if (raw === undefined || raw === "") return embedded ? "127.0.0.1" : null;
+  const bracketless = raw.replace(/^\[(.*)\]$/, "$1");
+  if (isIP(bracketless) !== 0) return bracketless;
+  if (
+    /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(
+      raw,
+    )
+  ) {
+    return raw;
+  }
+  throw new ConfigError("HOST", `not an IP address or host name: ${JSON.stringify(raw.slice(0, 64))}`);
+}
+
+/**
+ * Browser origins allowed by CORS, each exactly `scheme://host[:port]` as a browser sends it in
+ * `Origin`: http or https, no path, query, credentials or wildcard, and not `null` (sandboxed
+ * frames and file pages send that, so allowing it would allow any of them).
+ */
+export function parseOrigins(list: string): string[] {
+  const origins: string[] = [];
+  const bad: string[] = [];
+  for (const entry of list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const origin = parseOrigin(entry);
+    if (origin === null) bad.push(entry);
+    else if (!origins.includes(origin)) origins.push(origin);
+  }
+  if (bad.length > 0) {
+    throw new ConfigError(
+      "SCOPEGATE_CORS_ORIGINS",
+      `expected scheme://host[:port] origins (no path, no wildcard): ${bad.map((b) => JSON.stringify(b.slice(0, 100))).join(", ")}`,
+    );
+  }
+  return origins;
+}
+
+function parseOrigin(entry: string): string | null {
+  // Structure first: URL() would quietly drop a trailing path or default port, or percent-decode.
+  if (!/^https?:\/\/(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/.test(entry)) return null;
+  let url: URL;
+  try {
+    url = new URL(entry);
+  } catch {
+    return null;
+  }
+  const port = url.port === "" ? 0 : Number(url.port);
+  if (url.hostname === "" || url.hostname.startsWith(".") || url.hostname.endsWith("..") || port > 65535)
+    return null;
+  // The serialized origin, as browsers send it: lower-case host, default port dropped.
+  return url.origin === "null" ? null : url.origin;
+}
+
 /**
  * A secret from `NAME` or the file at `NAME_FILE` (as secret managers mount them):
  * base64 of >= 32 bytes, or versions as `2:<base64>,1:<base64>`, newest first.
- * In embedded mode a missing secret is generated once into the data dir (0600).
+ * null = not given: embedded mode then generates one into the data dir (0600).
  */
-function loadSecret(env: Env, name: string, generateInDir: string | null): VersionedSecret[] {
-  let raw = readSecretText(env, name);
-  if (!raw && generateInDir)
-    raw = readOrCreateSecretFile(generateInDir, name.toLowerCase().replace(/_/g, "-"));
-  if (!raw) throw new ConfigError(name, `required with DATABASE_URL (or ${name}_FILE)`);
-  return parseVersionedSecret(name, raw);
+function givenSecret(env: Env, name: string, embedded: boolean): VersionedSecret[] | null {
+  const raw = readSecretText(env, name);
+  if (raw) return parseVersionedSecret(name, raw);
+  if (embedded) return null;
+  throw new ConfigError(name, `required with DATABASE_URL (or ${name}_FILE)`);
 }
 
 /**
@@ -193,11 +365,12 @@ function loadSecret(env: Env, name: string, generateInDir: string | null): Versi
  * keys after a rotation, or an auditor's copy). Required with DATABASE_URL like the other
  * secrets, since a per-host generated key would leave other hosts' checkpoints unverifiable;
  * the one exception is a verify-only setup that gives SCOPEGATE_AUDIT_VERIFY_KEYS alone.
+ * null = not given in embedded mode (generated into the data dir).
  */
-function loadSigningKeys(
+function givenSigningKeys(
   env: Env,
-  generateInDir: string | null,
-): Pick<AuditConfig, "signingKey" | "verifyKeys"> {
+  embedded: boolean,
+): Pick<AuditConfig, "signingKey" | "verifyKeys"> | null {
   const name = "SCOPEGATE_AUDIT_SIGNING_KEY";
   const verifyKeys = (env.SCOPEGATE_AUDIT_VERIFY_KEYS ?? "")
     .split(",")
@@ -210,18 +383,22 @@ function loadSigningKeys(
         throw new ConfigError("SCOPEGATE_AUDIT_VERIFY_KEYS", (error as Error).message);
       }
     });
-  let raw = readSecretText(env, name);
-  if (!raw && generateInDir)
-    raw = readOrCreateSecretFile(generateInDir, "audit-signing-key", generateSigningKeyText);
-  if (!raw) {
-    if (verifyKeys.length > 0) return { signingKey: null, verifyKeys };
-    throw new ConfigError(name, `required with DATABASE_URL (or ${name}_FILE)`);
-  }
+  const raw = readSecretText(env, name);
+  if (raw) return signingKeysFrom(raw, verifyKeys);
+  if (embedded) return null;
+  if (verifyKeys.length > 0) return { signingKey: null, verifyKeys };
+  throw new ConfigError(name, `required with DATABASE_URL (or ${name}_FILE)`);
+}
+
+function signingKeysFrom(
+  raw: string,
+  verifyKeys: KeyObject[],
+): Pick<AuditConfig, "signingKey" | "verifyKeys"> {
   let signingKey: SigningKey;
   try {
     signingKey = parseSigningKey(raw);
   } catch (error) {
-    throw new ConfigError(name, (error as Error).message);
+    throw new ConfigError("SCOPEGATE_AUDIT_SIGNING_KEY", (error as Error).message);
   }
   return { signingKey, verifyKeys: [signingKey.publicKey, ...verifyKeys] };
 }

@@ -1,7 +1,11 @@
 // Builds the long-lived services once (database, audit writer, model) for the server or the
 // CLI; tests build their own with a shared test database.
 import { setMaxListeners } from "node:events";
-import { createDatabase, type DatabaseHandle, migrateDatabase, pendingMigrations } from "../db/index.ts";
+import {
+  type DatabaseHandle,
+  type DatabaseTarget,
+  openMigratedDatabase as openMigrated,
+} from "../db/index.ts";
 import { FloodAggregator } from "./audit/flood.ts";
 import { createAuditWriter, startAuditDuties } from "./audit/setup.ts";
 import { KeyCache, listenForKeyChanges } from "./auth/key-store.ts";
@@ -96,13 +100,13 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
   };
 }
 
-export async function openMigratedDatabase(config: Config): Promise<DatabaseHandle> {
-  const database = await createDatabase(
-    config.database.kind === "postgres"
-      ? { kind: "postgres", url: config.database.url }
-      : { kind: "pglite", dataDir: config.database.dataDir },
-  );
-  // Only when something is pending: the application role may read, not create, the schema.
-  if ((await pendingMigrations(database)) > 0) await migrateDatabase(database);
-  return database;
+/** The configured database, connected and migrated (or a named reason why it cannot be). */
+export function openMigratedDatabase(config: Config): Promise<DatabaseHandle> {
+  return openMigrated(databaseTarget(config));
+}
+
+export function databaseTarget(config: Config): DatabaseTarget {
+  return config.database.kind === "postgres"
+    ? { kind: "postgres", url: config.database.url }
+    : { kind: "pglite", dataDir: config.database.dataDir };
 }

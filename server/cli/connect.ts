@@ -2,6 +2,7 @@
 // otherwise the running server that holds the embedded database's lock, with its local admin
 // token (root, audited as local-cli); otherwise the database itself, opened in-process (root).
 import { randomBytes } from "node:crypto";
+import { isIPv6 } from "node:net";
 import { createTRPCClient, httpBatchLink, localLink, type TRPCClient } from "@trpc/client";
 import type { Config } from "../config.ts";
 import { createContext } from "../context.ts";
@@ -48,7 +49,7 @@ export async function connect(
     const holder = readLiveLock(config.dataDir);
     if (holder?.port && holder.token) {
       return {
-        api: httpClient(`http://127.0.0.1:${holder.port}`, asKey ?? holder.token),
+        api: httpClient(`http://${localAddress(config.host)}:${holder.port}`, asKey ?? holder.token),
         mode: "local-server",
         close: async () => {},
       };
@@ -84,4 +85,10 @@ export async function connect(
     lock?.release();
     throw error;
   }
+}
+
+/** Where a server bound to `host` is reached from this machine: loopback unless bound elsewhere. */
+function localAddress(host: string | null): string {
+  if (host === null || host === "0.0.0.0" || host === "::") return "127.0.0.1";
+  return isIPv6(host) ? `[${host}]` : host;
 }

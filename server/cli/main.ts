@@ -20,7 +20,6 @@ const COMMAND_GROUPS: Record<string, CommandGroup> = {
   keys: keysCommand,
   docs: docsCommand,
   audit: auditCommand,
-  db: dbCommand,
   guard: guardCommand,
 };
 
@@ -57,6 +56,8 @@ export async function main(
     out(USAGE);
     return command ? 0 : 2;
   }
+  // `db roles` only prints or applies SQL: DATABASE_URL is all it needs.
+  if (command === "db") return dbCommand(sub, rest, { env, out });
   const config = loadConfig(env);
   const logger = createLogger(config.logLevel);
   switch (command) {

@@ -1,10 +1,11 @@
-// `scopegate serve`: opens the database (holding the embedded data dir's lock), migrates,
-// listens, writes the demo key in embedded mode, and shuts down cleanly on SIGTERM/SIGINT.
+// `scopegate serve`: opens the database (holding the embedded data dir's lock), migrates or
+// waits for the owner to, listens on HOST, writes the demo key in embedded mode, and shuts down cleanly on SIGTERM/SIGINT.
 import { randomBytes } from "node:crypto";
 import { chmodSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { type DatabaseHandle, openDatabase } from "../../db/index.ts";
 import { localOperator } from "../auth/principal.ts";
 import type { Scope } from "../auth/scopes.ts";
 import type { Config } from "../config.ts";
@@ -16,8 +17,10 @@ import { newCallId, newRequestId } from "../ids.ts";
 import { createKey } from "../keys/service.ts";
 import type { Logger } from "../logger.ts";
 import { installDriverCrashGuard } from "../ops/driver-guard.ts";
+import { listen } from "../ops/listen.ts";
+import { waitForMigrations } from "../ops/migration-wait.ts";
 import { InFlight } from "../ops/shutdown.ts";
-import { openServices, type RunningServices } from "../services.ts";
+import { databaseTarget, openServices, type RunningServices } from "../services.ts";
 
 const DEMO_KEY_TTL_SECONDS = 60 * 60;
 // After the drain timeout, how long ended calls get to write their final records.
@@ -36,36 +39,62 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function serve(config: Config, logger: Logger, port = config.port): Promise<RunningServer> {
+/**
+ * Starts serving. A database the owner has not migrated yet (this role may not) is waited for
+ * with /readyz answering 503 `migrations_pending`; a database that cannot be reached or entered
+ * fails start-up with the reason (db/connection-errors.ts), never a hang.
+ */
+export async function serve(
+  config: Config,
+  logger: Logger,
+  requestedPort = config.port,
+): Promise<RunningServer> {
   const lock = config.database.kind === "pglite" ? acquireLock(config.dataDir) : null;
   const removeCrashGuard = config.database.kind === "postgres" ? installDriverCrashGuard(logger) : () => {};
+  let database: DatabaseHandle | undefined;
   let services: RunningServices | undefined;
   try {
+    const opened = await openDatabase(databaseTarget(config));
+    database = opened.handle;
+    const port =
+      opened.pending > 0
+        ? (
+            await waitForMigrations(database, {
+              port: requestedPort,
+              host: config.host,
+              pending: opened.pending,
+              logger,
+            })
+          ).port
+        : requestedPort;
     const localAdminToken = lock ? `sglocal_${randomBytes(32).toString("base64url")}` : null;
-    services = await openServices(config, { logger, localAdminToken });
+    services = await openServices(config, { logger, localAdminToken, database });
     const demoPage = await createDemoPage(services, {
       demoKeyPath: lock ? join(config.dataDir, "demo-key") : null,
     });
     const inFlight = new InFlight();
     const server = createHttpServer(services, { extraRoutes: demoPage.handle, inFlight });
-    await listen(server, port);
+    await listen(server, port, config.host);
     const running = services;
+    const openDb = database;
     const metricsServer = config.ops.metricsPort === null ? null : createMetricsServer(running);
-    if (metricsServer) await listen(metricsServer, config.ops.metricsPort ?? 0);
-    const actualPort = (server.address() as AddressInfo).port;
+    if (metricsServer) await listen(metricsServer, config.ops.metricsPort ?? 0, config.host);
+    const bound = server.address() as AddressInfo;
+    const actualPort = bound.port;
     if (lock && localAdminToken) lock.publish(actualPort, localAdminToken);
     let stopping: Promise<void> | null = null;
     const stop = () => {
-      stopping ??= drainAndClose({ server, metricsServer, inFlight, services: running, logger }).finally(
-        () => {
+      stopping ??= drainAndClose({ server, metricsServer, inFlight, services: running, logger })
+        .then(() => openDb.close())
+        .finally(() => {
           lock?.release();
           removeCrashGuard();
-        },
-      );
+        });
       return stopping;
     };
     if (lock) await writeDemoKey(running, config.dataDir, logger);
     logger.info("listening", {
+      address: bound.address,
       port: actualPort,
       database: config.database.kind,
       model: config.model.provider,
@@ -73,17 +102,11 @@ export async function serve(config: Config, logger: Logger, port = config.port):
     return { port: actualPort, server, services: running, stop };
   } catch (error) {
     await services?.close();
+    await database?.close();
     lock?.release();
     removeCrashGuard();
     throw error;
   }
-}
-
-function listen(server: Server, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, () => resolve());
-  });
 }
 
 function createMetricsServer(services: RunningServices): Server {

@@ -23,6 +23,7 @@ import { resetDatabase, workerDatabase } from "./database.ts";
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return {
     port: 0,
+    host: "127.0.0.1",
     database: { kind: "pglite", dataDir: "memory" },
     dataDir: "/nonexistent",
     peppers: [{ version: 1, key: randomBytes(32) }],

@@ -1,12 +1,19 @@
 // `scopegate db roles [--owner-role R] [--app-role R] [--apply]`: prints (or, as a role that may
-// create roles, applies) the least-privilege roles SQL for the database in DATABASE_URL.
+// create roles, applies) the least-privilege roles SQL for the database in DATABASE_URL. Needs
+// DATABASE_URL only: no secrets or model settings, since it never serves or reads keys.
 import { parseArgs } from "node:util";
 import postgres from "postgres";
+import { explainDatabaseError } from "../../../db/connection-errors.ts";
 import { rolesSql } from "../../../db/roles.ts";
-import type { CommandGroup } from "../command.ts";
+import { loadDatabaseUrl } from "../../config.ts";
 import { UsageError } from "../format.ts";
 
-export const dbCommand: CommandGroup = async (sub, args, io) => {
+export interface DbIo {
+  env: Record<string, string | undefined>;
+  out(text: string): void;
+}
+
+export async function dbCommand(sub: string | undefined, args: string[], io: DbIo): Promise<number> {
   if (sub !== "roles") throw new UsageError(`unknown command: db ${sub ?? ""}`);
   const { values } = parseArgs({
     args,
@@ -16,22 +23,21 @@ export const dbCommand: CommandGroup = async (sub, args, io) => {
       apply: { type: "boolean", default: false },
     },
   });
-  if (io.config.database.kind !== "postgres") {
-    throw new UsageError("db roles is for PostgreSQL: set DATABASE_URL (the embedded database has no roles)");
-  }
-  const url = io.config.database.url;
+  const url = loadDatabaseUrl(io.env);
   const database = decodeURIComponent(new URL(url).pathname.slice(1)) || "postgres";
   const text = rolesSql({ database, owner: values["owner-role"], app: values["app-role"] });
   if (!values.apply) {
     io.out(text);
     return 0;
   }
-  const client = postgres(url, { max: 1, onnotice: () => {} });
+  const client = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} });
   try {
     await client.unsafe(text);
+  } catch (error) {
+    throw explainDatabaseError(error, url) ?? error;
   } finally {
-    await client.end();
+    await client.end({ timeout: 5 });
   }
   io.out(`roles ${values["owner-role"]} and ${values["app-role"]} applied to ${database}`);
   return 0;
-};
+}
