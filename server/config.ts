@@ -331,20 +331,21 @@ export function parseOrigins(list: string): string[] {
   return origins;
 }
 
+// scheme://host[:port] with a bracketed IPv6 literal or dot-separated DNS labels, nothing more.
+const ORIGIN_SHAPE =
+  /^https?:\/\/(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::\d{1,5})?$/i;
+
 function parseOrigin(entry: string): string | null {
-  // Structure first: URL() would quietly drop a trailing path or default port, or percent-decode.
-  if (!/^https?:\/\/(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/.test(entry)) return null;
-  let url: URL;
+  // Shape first: URL() alone would quietly drop a path, credentials or a default port.
+  if (!ORIGIN_SHAPE.test(entry)) return null;
   try {
-    url = new URL(entry);
+    // The serialized origin, as browsers send it: lower-case host, default port dropped.
+    const origin = new URL(entry).origin;
+    return origin === "null" ? null : origin;
   } catch {
+    // A port past 65535, a malformed IPv6 literal, or a host that parses as a bad IPv4 address.
     return null;
   }
-  const port = url.port === "" ? 0 : Number(url.port);
-  if (url.hostname === "" || url.hostname.startsWith(".") || url.hostname.endsWith("..") || port > 65535)
-    return null;
-  // The serialized origin, as browsers send it: lower-case host, default port dropped.
-  return url.origin === "null" ? null : url.origin;
 }
 
 /**
