@@ -113,7 +113,14 @@ describe.skipIf(baseUrl === undefined)("PostgreSQL path", { timeout: 180_000 }, 
     ];
     for (const { url, expected } of causes) {
       const env = postgresEnv(url, dataDir);
-      for (const args of [["serve", "--port", "0"], ["migrate"], ["keys", "list"], ["audit", "verify"]]) {
+      const commands = [
+        ["serve", "--port", "0"],
+        ["migrate"],
+        ["keys", "list"],
+        ["audit", "verify"],
+        ["db", "roles", "--apply"],
+      ];
+      for (const args of commands) {
         const result = await runCli(args, env, 30_000);
         const what = `${args.join(" ")} against ${expected}`;
         expect(result.code, `${what}: ${result.stderr}`).toBe(1);
