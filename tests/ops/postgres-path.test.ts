@@ -4,7 +4,6 @@
 // 503 instead of hanging; Postgres-mode audit checkpoints never mix with the quick start's.
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -23,6 +22,7 @@ import {
 } from "../cli/cli-helpers.ts";
 import { createKey } from "../cli/scenarios.ts";
 import { createScratchDatabase, dropDatabase } from "../helpers/database.ts";
+import { unusedLocalPort } from "../helpers/ports.ts";
 
 const baseUrl = process.env.DATABASE_URL;
 
@@ -30,15 +30,6 @@ function withUrl(url: string, change: (u: URL) => void): string {
   const u = new URL(url);
   change(u);
   return u.toString();
-}
-
-/** A local port nothing listens on: bound once by us, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
 }
 
 /** Resolves with the first match of `pattern` in the growing text, or fails after `ms`. */
@@ -83,7 +74,7 @@ describe.skipIf(baseUrl === undefined)("PostgreSQL path", { timeout: 180_000 }, 
 
   it("names why the database cannot be used, for serve, migrate and every CLI command", async () => {
     dataDir = tempDataDir();
-    const port = await closedPort();
+    const port = await unusedLocalPort();
     const missingDb = `sg_missing_${randomBytes(4).toString("hex")}`;
     const unknownRole = `sg_nobody_${randomBytes(4).toString("hex")}`;
     const password = `pw-${randomBytes(6).toString("hex")}`;

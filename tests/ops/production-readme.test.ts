@@ -13,11 +13,11 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import postgres from "postgres";
 import { afterAll, describe, expect, it } from "vitest";
+import { unusedLocalPort } from "../helpers/ports.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const SCRIPT = join(ROOT, "docs/production.sh");
@@ -27,14 +27,6 @@ const baseUrl = process.env.DATABASE_URL;
 function pastedPart(script: string): string {
   const marker = "\nset -eu\n";
   return script.slice(script.indexOf(marker) + marker.length);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
 }
 
 function run(command: string, args: string[], options: { cwd: string; env: Record<string, string> }) {
@@ -92,7 +84,7 @@ describe.skipIf(baseUrl === undefined)("the README's production sequence", { tim
       `#!/bin/sh\n[ "$1" = scopegate ] || exit 127\nshift\nexec "${process.execPath}" "${join(ROOT, "bin/scopegate.mjs")}" "$@"\n`,
     );
     chmodSync(join(bin, "npx"), 0o755);
-    const port = await freePort();
+    const port = await unusedLocalPort();
     const secrets = join(work, "secrets");
     const auditDir = join(work, "audit");
     const log = join(work, "scopegate.log");
