@@ -90,24 +90,24 @@ export function explainDatabaseError(error: unknown, url: string): DatabaseSetup
         );
       case "28000":
         // invalid_authorization_specification: also what a missing role gets.
-        return /role .* does not exist/.test(messageOf(error))
+        return /role .* does not exist/.test(innermostMessage(error))
           ? make("role_not_found", `${at}: role "${where.user}" does not exist`)
           : make("authentication_failed", `${at}: authentication failed for user "${where.user}"`);
       case "42501":
         return make(
           "insufficient_privilege",
-          `${at}: user "${where.user}" lacks a privilege this step needs (${messageOf(error)})`,
+          `${at}: user "${where.user}" lacks a privilege this step needs (${innermostMessage(error)})`,
         );
     }
     if (code.startsWith("08") || code === "57P03" || code === "CONNECTION_CLOSED" || code === "ECONNRESET") {
-      return make("unreachable", `cannot use ${at}: ${messageOf(error)} (${code})`);
+      return make("unreachable", `cannot use ${at}: ${innermostMessage(error)} (${code})`);
     }
   }
   return null;
 }
 
-// The innermost message: drizzle wraps the server's words in "Failed query: <sql>".
-function messageOf(error: unknown): string {
+/** The innermost message: drizzle wraps the server's words in "Failed query: <sql>". */
+export function innermostMessage(error: unknown): string {
   let message = "";
   for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
     if (e instanceof Error) message = e.message;

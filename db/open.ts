@@ -6,6 +6,7 @@ import {
   describeTarget,
   explainDatabaseError,
   hasErrorCode,
+  innermostMessage,
 } from "./connection-errors.ts";
 import { migrateDatabase, pendingMigrations } from "./migrate.ts";
 
@@ -13,6 +14,8 @@ export interface OpenedDatabase {
   handle: DatabaseHandle;
   /** Committed migrations still not applied: non-zero only when this role may not apply them. */
   pending: number;
+  /** Why applying them was refused (the server's words), when it was. */
+  refusal?: string;
 }
 
 export async function openDatabase(target: DatabaseTarget): Promise<OpenedDatabase> {
@@ -31,7 +34,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<OpenedDataba
       // failure to open, only a database that the owner still has to migrate.
       // 42501: insufficient_privilege.
       if (!hasErrorCode(error, "42501")) throw error;
-      return { handle, pending: await pendingMigrations(handle) };
+      return { handle, pending: await pendingMigrations(handle), refusal: innermostMessage(error) };
     }
   } catch (error) {
     await handle.close().catch(() => {});
@@ -41,16 +44,12 @@ export async function openDatabase(target: DatabaseTarget): Promise<OpenedDataba
 
 /** Opens and requires a current schema: what every CLI command and `migrate` need. */
 export async function openMigratedDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
-  const { handle, pending } = await openDatabase(target);
+  const { handle, pending, refusal } = await openDatabase(target);
   if (pending === 0) return handle;
   await handle.close();
-  throw migrationsPendingError(target, pending);
-}
-
-export function migrationsPendingError(target: DatabaseTarget, pending: number): DatabaseSetupError {
   const user = target.kind === "postgres" ? describeTarget(target.url).user : "this user";
-  return new DatabaseSetupError(
-    `${pending} database migration(s) pending, and user "${user}" may not apply them: run \`scopegate migrate\` as the database owner role (e.g. scopegate_owner)`,
+  throw new DatabaseSetupError(
+    `${pending} database migration(s) pending, and user "${user}" may not apply them (${refusal ?? "insufficient privilege"}): run \`scopegate migrate\` as the database owner role (e.g. scopegate_owner)`,
     "migrations_pending",
   );
 }

@@ -1,5 +1,5 @@
-// `scopegate serve`: opens the database (holding the embedded data dir's lock), migrates or
-// waits for the owner to, listens on HOST, writes the demo key in embedded mode, and shuts down cleanly on SIGTERM/SIGINT.
+// `scopegate serve`: opens the database (holding the embedded data dir's lock), migrates or waits
+// for the owner to, listens on HOST, writes the demo key in embedded mode, and shuts down cleanly.
 import { randomBytes } from "node:crypto";
 import { chmodSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
