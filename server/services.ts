@@ -54,7 +54,11 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
   const shutdown = new AbortController();
   // Every call in flight listens for it (server/abort.ts): not a leak, so no listener warning.
   setMaxListeners(0, shutdown.signal);
-  const stopListening = await listenForKeyChanges(database, keyCache);
+  const stopListening = await listenForKeyChanges(database, keyCache).catch(async (error: unknown) => {
+    // A connection left open would keep a failed CLI command's process alive: never a hang.
+    if (!options.database) await database.close().catch(() => {});
+    throw error;
+  });
   const authThrottle = new AuthThrottle(options.throttle ?? DEFAULT_THROTTLE, () => clock.now().getTime());
   const flushAggregates = async (all: boolean) => {
     const due = flood.takeDue(all);
