@@ -10,6 +10,7 @@ import type { Scope } from "../auth/scopes.ts";
 import type { Config } from "../config.ts";
 import { createContext } from "../context.ts";
 import { acquireLock } from "../data-lock.ts";
+import { seedDemo } from "../documents/demo-seed.ts";
 import { createDemoPage } from "../http/demo-page.ts";
 import { createHttpServer, serveMetrics } from "../http/server.ts";
 import { newCallId, newRequestId } from "../ids.ts";
@@ -64,6 +65,7 @@ export async function serve(config: Config, logger: Logger, port = config.port):
       );
       return stopping;
     };
+    if (lock) await seedDemo(running);
     if (lock) await writeDemoKey(running, config.dataDir, logger);
     logger.info("listening", {
       port: actualPort,
