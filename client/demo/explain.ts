@@ -43,31 +43,58 @@ function retryLine(error: ErrorDescription): string {
     : `You can try again ${inWords(error.retryAfterMs)}.`;
 }
 
-// Flags the prompt guard sets; unknown ones are shown by name.
+// What each guard flag means, in words. Flags are internal rule names: the page shows only these
+// phrases (unknown flags share one generic phrase), never the names themselves.
 const FLAG_MEANINGS: Record<string, string> = {
   instruction_override: "it tries to override the model's instructions",
   persona_switch: "it asks the model to become someone else",
+  persona_framing: "it frames the request as a character who ignores the rules",
   harmful_roleplay: "it sets up a role-play meant to get around the rules",
   role_forgery: "it pretends to be a system or developer message",
   chat_template_forgery: "it contains fake chat-format markers",
   prompt_extraction: "it asks for the hidden system prompt",
   exfiltration_link: "it tries to make the model send data to an outside address",
   addressed_to_model: "it gives orders to the model from inside the data",
+  embedded_request: "it hides a request to the model inside the data",
+  code_insertion: "it tries to slip code into the answer",
   response_priming: "it dictates how the answer must start",
   adversarial_suffix: "it ends in machine-generated gibberish used in attacks",
   tag_smuggling: "it hides text in invisible tag characters",
   variation_selector_smuggling: "it hides text in invisible variation selectors",
-  bidi_control_removed: "it contains text-direction control characters",
+  bidi_control_removed: "it contains text-direction control characters (removed)",
+  zero_width_removed: "it contains invisible characters (removed)",
+  private_use_removed: "it contains private-use characters (removed)",
+  unassigned_removed: "it contains unassigned characters (removed)",
+  control_removed: "it contains control characters (removed)",
+  unicode_normalized: "its lookalike characters were normalized",
+  document_injection: "a document or tool result contains instructions aimed at the model",
+  canary_leak: "the answer repeated a secret marker from the instructions",
+  system_prompt_leak: "the answer repeated the hidden instructions",
+  exfiltration_link_removed: "a link that could send data out was removed from the answer",
+  exfiltration_image_removed: "an image that could send data out was removed from the answer",
 };
+// Verdict markers: the refusal or the trace already says whether the prompt was flagged or refused.
+const VERDICT_FLAGS = new Set(["prompt_flagged", "prompt_blocked"]);
+const OTHER_CHECK = "another of the guard's checks matched";
 
-function flagWords(flags: readonly string[]): string {
-  return flags
-    .map((flag) =>
-      flag.startsWith("hidden_")
-        ? `it hides an instruction (${flag.slice("hidden_".length)})`
-        : (FLAG_MEANINGS[flag] ?? `it matched the guard rule “${flag}”`),
-    )
-    .join("; ");
+function flagMeaning(flag: string): string | null {
+  if (VERDICT_FLAGS.has(flag)) return null;
+  const known = FLAG_MEANINGS[flag];
+  if (known) return known;
+  if (flag.startsWith("hidden_")) return "it hides an instruction in encoded or invisible text";
+  if (flag.startsWith("document:")) return FLAG_MEANINGS.document_injection ?? OTHER_CHECK;
+  if (flag.startsWith("redacted:")) return "a secret in the answer was redacted";
+  return OTHER_CHECK;
+}
+
+/** The guard's flags as distinct plain-words phrases, in the order first seen; no rule names. */
+export function flagPhrases(flags: readonly string[]): string[] {
+  const phrases: string[] = [];
+  for (const flag of flags) {
+    const phrase = flagMeaning(flag);
+    if (phrase !== null && !phrases.includes(phrase)) phrases.push(phrase);
+  }
+  return phrases;
 }
 
 function reasonExplanation(error: ErrorDescription): Explanation {
@@ -113,8 +140,8 @@ function reasonExplanation(error: ErrorDescription): Explanation {
       return {
         title: "The prompt was refused by the safety guard.",
         lines: [
-          error.flags && error.flags.length > 0
-            ? `It looks like a prompt-injection attempt: ${flagWords(error.flags)}.`
+          flagPhrases(error.flags ?? []).length > 0
+            ? `It looks like a prompt-injection attempt: ${flagPhrases(error.flags ?? []).join("; ")}.`
             : "It looks like an attempt to make the model ignore its instructions.",
           "Rephrase the message as an ordinary question.",
         ],
