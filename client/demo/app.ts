@@ -10,7 +10,7 @@ import {
   type RouterOutputs,
   type ScopegateClient,
 } from "../index.ts";
-import { explain, inWords, scopeMeaning } from "./explain.ts";
+import { explain, inWords, lookup, scopeMeaning } from "./explain.ts";
 import { type CallOutcome, pipelineTrace, STEP_LABELS, type StepState, type TraceStep } from "./trace.ts";
 
 const KEY_FORMAT = /^sg_(?:live|test)_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}$/;
@@ -229,9 +229,9 @@ function renderKeyInfo(info: WhoAmI) {
     fact("Expires", "never");
   }
   for (const [name, value] of Object.entries(info.limits))
-    fact(LIMIT_LABELS[name] ?? name, formatValue(value));
+    fact(lookup(LIMIT_LABELS, name) ?? name, formatValue(value));
   for (const [name, value] of Object.entries(info.usage))
-    fact(LIMIT_LABELS[name] ?? name, formatValue(value));
+    fact(lookup(LIMIT_LABELS, name) ?? name, formatValue(value));
   ui.keyScopes.replaceChildren(
     ...info.scopes.map((scope) => {
       const li = document.createElement("li");

@@ -2,6 +2,14 @@
 // (which scope is missing, when to retry, why a prompt was rejected). Pure; no DOM.
 import type { ErrorDescription } from "../errors.ts";
 
+/**
+ * A table's own entry for a key that came from outside (a server reason, a flag, a scope):
+ * `table[key]` would also find Object.prototype's `constructor`, `toString`, ….
+ */
+export function lookup<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 const SCOPE_MEANINGS: Record<string, string> = {
   "endpoint:summarize-doc": "use the summarizer",
   "endpoint:chat": "use the chat",
@@ -16,7 +24,7 @@ const SCOPE_MEANINGS: Record<string, string> = {
 
 /** What a scope lets a key do, in words. */
 export function scopeMeaning(scope: string): string {
-  const known = SCOPE_MEANINGS[scope];
+  const known = lookup(SCOPE_MEANINGS, scope);
   if (known) return known;
   if (scope.startsWith("db:")) return `read documents of the data source “${scope.slice(3)}”`;
   if (scope.startsWith("tool:")) return `let the model call the tool “${scope.slice(5)}”`;
@@ -79,10 +87,10 @@ const OTHER_CHECK = "another of the guard's checks matched";
 
 function flagMeaning(flag: string): string | null {
   if (VERDICT_FLAGS.has(flag)) return null;
-  const known = FLAG_MEANINGS[flag];
+  const known = lookup(FLAG_MEANINGS, flag);
   if (known) return known;
   if (flag.startsWith("hidden_")) return "it hides an instruction in encoded or invisible text";
-  if (flag.startsWith("document:")) return FLAG_MEANINGS.document_injection ?? OTHER_CHECK;
+  if (flag.startsWith("document:")) return lookup(FLAG_MEANINGS, "document_injection") ?? OTHER_CHECK;
   if (flag.startsWith("redacted:")) return "a secret in the answer was redacted";
   return OTHER_CHECK;
 }

@@ -2,7 +2,7 @@
 // model → output check → audit), from the call's answer or refusal and the call's own audit
 // records (audit.trace). Pure; no DOM.
 import type { RouterOutputs } from "../index.ts";
-import { explain, flagPhrases } from "./explain.ts";
+import { explain, flagPhrases, lookup } from "./explain.ts";
 
 export type TraceRecord = RouterOutputs["audit"]["trace"]["records"][number];
 
@@ -68,7 +68,7 @@ const REASON_STEP: Record<string, StepName> = {
 
 function failedStep(outcome: CallOutcome, admitted: boolean): StepName | null {
   if (outcome.reason === null) return null;
-  return REASON_STEP[outcome.reason] ?? (admitted ? "model" : "key");
+  return lookup(REASON_STEP, outcome.reason) ?? (admitted ? "model" : "key");
 }
 
 function refusalWords(outcome: CallOutcome): string {
