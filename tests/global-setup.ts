@@ -1,6 +1,8 @@
 // With DATABASE_URL: one fresh database per worker slot on that server, dropped after the run,
 // so runs never see each other's rows and the shared `test` database stays clean.
+// The demo page's assets are rebuilt first, so no test serves a page older than its sources.
 import type { TestProject } from "vitest/node";
+import { buildDemoAssets } from "../client/demo/build.ts";
 import { createScratchDatabase, dropDatabase } from "./helpers/database.ts";
 
 declare module "vitest" {
@@ -10,6 +12,7 @@ declare module "vitest" {
 }
 
 export default async function setup(project: TestProject) {
+  await buildDemoAssets();
   const baseUrl = process.env.DATABASE_URL;
   if (!baseUrl) {
     project.provide("workerDatabaseUrls", []);

@@ -1,5 +1,6 @@
-// The demo page (bundled to /app.js at server start): keeps the key in memory only, shows what
-// it may do (keys.whoami), chats with streamed answers, summarizes, and explains refusals.
+// The demo page (bundled to /app.js by `npm run build:demo`): keeps the key in memory only, shows
+// what it may do (keys.whoami), chats with streamed answers, summarizes the documents the key may
+// read, explains refusals, and shows what the pipeline did for each call (audit.trace).
 // Model output only ever reaches the DOM as text nodes (textContent/append), never as HTML.
 import {
   createClient,
@@ -9,13 +10,15 @@ import {
   type RouterOutputs,
   type ScopegateClient,
 } from "../index.ts";
-import { explain, inWords, scopeMeaning } from "./explain.ts";
+import { explain, inWords, lookup, scopeMeaning } from "./explain.ts";
+import { type CallOutcome, pipelineTrace, STEP_LABELS, type StepState, type TraceStep } from "./trace.ts";
 
 const KEY_FORMAT = /^sg_(?:live|test)_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}$/;
 const MAX_HISTORY = 49;
 
 type ChatMessage = RouterInputs["chat"]["messages"][number];
 type WhoAmI = RouterOutputs["keys"]["whoami"];
+type DocumentEntry = RouterOutputs["documents"]["browse"][number];
 
 function element<T extends HTMLElement>(id: string, type: { new (): T }): T {
   const found = document.getElementById(id);
@@ -43,18 +46,22 @@ const ui = {
   summarizeTextFields: element("summarize-text-fields", HTMLDivElement),
   summarizeDocumentFields: element("summarize-document-fields", HTMLDivElement),
   summarizeText: element("summarize-text", HTMLTextAreaElement),
-  summarizeSource: element("summarize-source", HTMLInputElement),
-  summarizeId: element("summarize-id", HTMLInputElement),
+  summarizeDocument: element("summarize-document", HTMLSelectElement),
+  summarizeDocumentsStatus: element("summarize-documents-status", HTMLParagraphElement),
   summarizeWords: element("summarize-words", HTMLInputElement),
   summarizeSend: element("summarize-send", HTMLButtonElement),
   summaryText: element("summary-text", HTMLParagraphElement),
   summaryMeta: element("summary-meta", HTMLParagraphElement),
   summarizeError: element("summarize-error", HTMLDivElement),
+  chatTrace: element("chat-trace", HTMLDivElement),
+  summarizeTrace: element("summarize-trace", HTMLDivElement),
 };
 
 // The key lives only inside this client's closure: never in storage, cookies or the URL.
 let client: ScopegateClient | null = null;
+let keyId = "";
 let history: ChatMessage[] = [];
+let readable: DocumentEntry[] = [];
 let chatAbort: AbortController | null = null;
 
 function paragraph(text: string, className?: string): HTMLParagraphElement {
@@ -89,6 +96,93 @@ function requireClient(target: HTMLElement): ScopegateClient | null {
   return null;
 }
 
+// ---- what the pipeline did ----
+
+const STATE_WORDS: Record<StepState, string> = {
+  passed: "passed",
+  failed: "stopped here",
+  "not-reached": "not reached",
+  pending: "pending",
+};
+const STATE_MARKS: Record<StepState, string> = { passed: "✓", failed: "✗", "not-reached": "–", pending: "…" };
+
+function stepItem(step: TraceStep): HTMLLIElement {
+  const item = document.createElement("li");
+  item.dataset.step = step.step;
+  item.dataset.state = step.state;
+  if (step.recordIds) item.dataset.recordIds = step.recordIds.join(" ");
+  const mark = document.createElement("span");
+  mark.className = "step-mark";
+  mark.setAttribute("aria-hidden", "true");
+  mark.textContent = STATE_MARKS[step.state];
+  const name = document.createElement("span");
+  name.className = "step-name";
+  name.textContent = STEP_LABELS[step.step];
+  const state = document.createElement("span");
+  state.className = "visually-hidden";
+  state.textContent = ` (${STATE_WORDS[step.state]}): `;
+  const detail = document.createElement("span");
+  detail.className = "step-detail";
+  detail.textContent = step.detail;
+  item.append(mark, name, state, detail);
+  return item;
+}
+
+function renderTrace(target: HTMLElement, steps: TraceStep[]) {
+  const heading = document.createElement("h3");
+  heading.textContent = "What the pipeline did";
+  const list = document.createElement("ol");
+  list.className = "pipeline";
+  list.append(...steps.map(stepItem));
+  target.replaceChildren(heading, list);
+  target.hidden = false;
+}
+
+function clearTrace(target: HTMLElement) {
+  delete target.dataset.requestId;
+  target.replaceChildren();
+  target.hidden = true;
+}
+
+/** Shows the call's trace from its answer at once, then completes it from its audit records. */
+async function showTrace(target: HTMLElement, active: ScopegateClient, outcome: CallOutcome) {
+  target.dataset.requestId = outcome.requestId;
+  renderTrace(target, pipelineTrace(outcome, null));
+  const records = await active.audit.trace
+    .query({ requestId: outcome.requestId })
+    .then((trace) => trace.records)
+    .catch(() => []);
+  // A newer call, or another key, has taken this panel over meanwhile.
+  if (client !== active || target.dataset.requestId !== outcome.requestId) return;
+  renderTrace(target, pipelineTrace(outcome, records));
+}
+
+/** The trace of a refused call; nothing when no request reached the server. */
+function traceRefusal(target: HTMLElement, active: ScopegateClient, procedure: string, error: unknown) {
+  const described = describeError(error);
+  if (!described.requestId || described.reason === "aborted") {
+    clearTrace(target);
+    return;
+  }
+  void showTrace(target, active, {
+    procedure,
+    keyId,
+    requestId: described.requestId,
+    reason: described.reason,
+    missingScopes: described.missingScopes,
+    retryAfterMs: described.retryAfterMs,
+    flags: described.flags,
+  });
+}
+
+/** Whatever the previous key's calls left on the page; a new key starts clean. */
+function clearCalls() {
+  for (const target of [ui.chatError, ui.summarizeError]) clearRefusal(target);
+  for (const target of [ui.chatTrace, ui.summarizeTrace]) clearTrace(target);
+  ui.summaryText.textContent = "";
+  ui.summaryMeta.textContent = "";
+}
+
 // ---- the key ----
 
 const LIMIT_LABELS: Record<string, string> = {
@@ -106,17 +200,25 @@ function formatValue(value: unknown): string {
   return JSON.stringify(value);
 }
 
-function fact(term: string, description: string) {
+function fact(term: string, description: string | Node) {
   const dt = document.createElement("dt");
   dt.textContent = term;
   const dd = document.createElement("dd");
-  dd.textContent = description;
+  dd.append(description);
   ui.keyFacts.append(dt, dd);
+}
+
+/** A key id never breaks across lines (it is copied and compared whole). */
+function keyIdCode(id: string): HTMLElement {
+  const code = document.createElement("code");
+  code.className = "key-id";
+  code.textContent = id;
+  return code;
 }
 
 function renderKeyInfo(info: WhoAmI) {
   ui.keyFacts.replaceChildren();
-  fact("Key id", info.keyId);
+  fact("Key id", keyIdCode(info.keyId));
   fact("Name", info.name);
   fact("Owner", info.owner);
   if (info.expiresAt) {
@@ -127,9 +229,9 @@ function renderKeyInfo(info: WhoAmI) {
     fact("Expires", "never");
   }
   for (const [name, value] of Object.entries(info.limits))
-    fact(LIMIT_LABELS[name] ?? name, formatValue(value));
+    fact(lookup(LIMIT_LABELS, name) ?? name, formatValue(value));
   for (const [name, value] of Object.entries(info.usage))
-    fact(LIMIT_LABELS[name] ?? name, formatValue(value));
+    fact(lookup(LIMIT_LABELS, name) ?? name, formatValue(value));
   ui.keyScopes.replaceChildren(
     ...info.scopes.map((scope) => {
       const li = document.createElement("li");
@@ -157,12 +259,15 @@ async function useKey(key: string, label: string) {
   ui.keyStatus.textContent = "Checking the key…";
   try {
     const info = await candidate.keys.whoami.query();
+    forgetKey();
     client = candidate;
+    keyId = info.keyId;
     renderKeyInfo(info);
-    ui.keyStatus.replaceChildren(
-      paragraph(`Using ${label} ${info.keyId}. It is kept in this page's memory only.`),
-    );
+    const status = paragraph(`Using ${label} `);
+    status.append(keyIdCode(info.keyId), ". It is kept in this page's memory only.");
+    ui.keyStatus.replaceChildren(status);
     ui.forgetKeyButton.hidden = false;
+    void loadDocuments(candidate);
   } catch (error) {
     forgetKey();
     ui.keyStatus.replaceChildren(refusalBox(describeError(error)));
@@ -172,7 +277,10 @@ async function useKey(key: string, label: string) {
 function forgetKey() {
   chatAbort?.abort();
   client = null;
+  keyId = "";
   history = [];
+  clearCalls();
+  showDocuments([], "Use a key to see the documents it may read.");
   ui.chatLog.replaceChildren();
   ui.keyInfo.hidden = true;
   ui.keyFacts.replaceChildren();
@@ -275,9 +383,16 @@ async function sendChat(active: ScopegateClient, content: string) {
           paragraph(`${event.usage.inputTokens} tokens in, ${event.usage.outputTokens} out`, "meta"),
         );
         answer.item.dataset.state = "done";
+        void showTrace(ui.chatTrace, active, {
+          procedure: "chatStream",
+          keyId,
+          requestId: event.requestId,
+          reason: null,
+        });
       } else {
         answer.item.dataset.state = "error";
         showRefusal(ui.chatError, event);
+        traceRefusal(ui.chatTrace, active, "chatStream", event);
       }
     }
   } catch (error) {
@@ -285,6 +400,7 @@ async function sendChat(active: ScopegateClient, content: string) {
     answer.item.remove();
     asked.item.append(paragraph("Not sent — see below.", "meta"));
     showRefusal(ui.chatError, error);
+    traceRefusal(ui.chatTrace, active, "chatStream", error);
   } finally {
     answer.item.removeAttribute("aria-busy");
     chatAbort = null;
@@ -317,6 +433,7 @@ ui.chatClear.addEventListener("click", () => {
   history = [];
   ui.chatLog.replaceChildren();
   clearRefusal(ui.chatError);
+  clearTrace(ui.chatTrace);
   ui.chatInput.focus();
 });
 
@@ -333,14 +450,55 @@ ui.summarizeForm.addEventListener("change", () => {
   ui.summarizeDocumentFields.hidden = choice !== "document";
 });
 
+function showDocuments(entries: DocumentEntry[], status: string) {
+  readable = entries;
+  ui.summarizeDocument.replaceChildren(
+    ...entries.map((doc, index) => {
+      const option = document.createElement("option");
+      option.value = String(index);
+      option.textContent = `${doc.title} (${doc.source})`;
+      return option;
+    }),
+  );
+  ui.summarizeDocument.disabled = entries.length === 0;
+  ui.summarizeDocumentsStatus.textContent = status;
+}
+
+/** The picker offers what documents.browse lists: the documents of every source the key may read. */
+async function loadDocuments(active: ScopegateClient) {
+  ui.summarizeDocumentsStatus.textContent = "Looking up the documents this key may read…";
+  let entries: DocumentEntry[] = [];
+  let status: string;
+  try {
+    entries = await active.documents.browse.query({});
+    const sources = [...new Set(entries.map((doc) => `db:${doc.source}`))];
+    status =
+      entries.length > 0
+        ? `The documents this key may read (scope ${sources.join(", ")}).`
+        : "This key may read no stored documents: each data source needs its scope db:<source>.";
+  } catch (error) {
+    status = explain(describeError(error)).title;
+  }
+  if (client === active) showDocuments(entries, status);
+}
+
+function summarizeInput(): RouterInputs["summarizeDoc"] | null {
+  if (summarizeChoice() === "text") return { text: ui.summarizeText.value };
+  const picked = readable[Number.parseInt(ui.summarizeDocument.value, 10)];
+  return picked ? { document: { source: picked.source, id: picked.id } } : null;
+}
+
 async function summarize(active: ScopegateClient) {
   const maxWords = Number.parseInt(ui.summarizeWords.value, 10);
-  const input: RouterInputs["summarizeDoc"] =
-    summarizeChoice() === "document"
-      ? { document: { source: ui.summarizeSource.value.trim(), id: ui.summarizeId.value.trim() } }
-      : { text: ui.summarizeText.value };
-  if (Number.isFinite(maxWords)) input.maxWords = maxWords;
+  const input = summarizeInput();
   clearRefusal(ui.summarizeError);
+  if (!input) {
+    clearTrace(ui.summarizeTrace);
+    ui.summarizeError.replaceChildren(paragraph("Pick a document first, or paste a text to summarize."));
+    ui.summarizeError.hidden = false;
+    return;
+  }
+  if (Number.isFinite(maxWords)) input.maxWords = maxWords;
   ui.summarizeSend.disabled = true;
   ui.summaryText.textContent = "";
   ui.summaryMeta.textContent = "Summarizing…";
@@ -348,9 +506,17 @@ async function summarize(active: ScopegateClient) {
     const result = await active.summarizeDoc.mutate(input);
     ui.summaryText.textContent = result.summary;
     ui.summaryMeta.textContent = `${result.model} · ${result.usage.inputTokens} tokens in, ${result.usage.outputTokens} out`;
+    void showTrace(ui.summarizeTrace, active, {
+      procedure: "summarizeDoc",
+      keyId,
+      requestId: result.requestId,
+      reason: null,
+      flags: result.flags,
+    });
   } catch (error) {
     ui.summaryMeta.textContent = "";
     showRefusal(ui.summarizeError, error);
+    traceRefusal(ui.summarizeTrace, active, "summarizeDoc", error);
   } finally {
     ui.summarizeSend.disabled = false;
     void refreshKeyInfo();

@@ -2,6 +2,14 @@
 // (which scope is missing, when to retry, why a prompt was rejected). Pure; no DOM.
 import type { ErrorDescription } from "../errors.ts";
 
+/**
+ * A table's own entry for a key that came from outside (a server reason, a flag, a scope):
+ * `table[key]` would also find Object.prototype's `constructor`, `toString`, ….
+ */
+export function lookup<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 const SCOPE_MEANINGS: Record<string, string> = {
   "endpoint:summarize-doc": "use the summarizer",
   "endpoint:chat": "use the chat",
@@ -16,7 +24,7 @@ const SCOPE_MEANINGS: Record<string, string> = {
 
 /** What a scope lets a key do, in words. */
 export function scopeMeaning(scope: string): string {
-  const known = SCOPE_MEANINGS[scope];
+  const known = lookup(SCOPE_MEANINGS, scope);
   if (known) return known;
   if (scope.startsWith("db:")) return `read documents of the data source “${scope.slice(3)}”`;
   if (scope.startsWith("tool:")) return `let the model call the tool “${scope.slice(5)}”`;
@@ -43,31 +51,58 @@ function retryLine(error: ErrorDescription): string {
     : `You can try again ${inWords(error.retryAfterMs)}.`;
 }
 
-// Flags the prompt guard sets; unknown ones are shown by name.
+// What each guard flag means, in words. Flags are internal rule names: the page shows only these
+// phrases (unknown flags share one generic phrase), never the names themselves.
 const FLAG_MEANINGS: Record<string, string> = {
   instruction_override: "it tries to override the model's instructions",
   persona_switch: "it asks the model to become someone else",
+  persona_framing: "it frames the request as a character who ignores the rules",
   harmful_roleplay: "it sets up a role-play meant to get around the rules",
   role_forgery: "it pretends to be a system or developer message",
   chat_template_forgery: "it contains fake chat-format markers",
   prompt_extraction: "it asks for the hidden system prompt",
   exfiltration_link: "it tries to make the model send data to an outside address",
   addressed_to_model: "it gives orders to the model from inside the data",
+  embedded_request: "it hides a request to the model inside the data",
+  code_insertion: "it tries to slip code into the answer",
   response_priming: "it dictates how the answer must start",
   adversarial_suffix: "it ends in machine-generated gibberish used in attacks",
   tag_smuggling: "it hides text in invisible tag characters",
   variation_selector_smuggling: "it hides text in invisible variation selectors",
-  bidi_control_removed: "it contains text-direction control characters",
+  bidi_control_removed: "it contains text-direction control characters (removed)",
+  zero_width_removed: "it contains invisible characters (removed)",
+  private_use_removed: "it contains private-use characters (removed)",
+  unassigned_removed: "it contains unassigned characters (removed)",
+  control_removed: "it contains control characters (removed)",
+  unicode_normalized: "its lookalike characters were normalized",
+  document_injection: "a document or tool result contains instructions aimed at the model",
+  canary_leak: "the answer repeated a secret marker from the instructions",
+  system_prompt_leak: "the answer repeated the hidden instructions",
+  exfiltration_link_removed: "a link that could send data out was removed from the answer",
+  exfiltration_image_removed: "an image that could send data out was removed from the answer",
 };
+// Verdict markers: the refusal or the trace already says whether the prompt was flagged or refused.
+const VERDICT_FLAGS = new Set(["prompt_flagged", "prompt_blocked"]);
+const OTHER_CHECK = "another of the guard's checks matched";
 
-function flagWords(flags: readonly string[]): string {
-  return flags
-    .map((flag) =>
-      flag.startsWith("hidden_")
-        ? `it hides an instruction (${flag.slice("hidden_".length)})`
-        : (FLAG_MEANINGS[flag] ?? `it matched the guard rule “${flag}”`),
-    )
-    .join("; ");
+function flagMeaning(flag: string): string | null {
+  if (VERDICT_FLAGS.has(flag)) return null;
+  const known = lookup(FLAG_MEANINGS, flag);
+  if (known) return known;
+  if (flag.startsWith("hidden_")) return "it hides an instruction in encoded or invisible text";
+  if (flag.startsWith("document:")) return lookup(FLAG_MEANINGS, "document_injection") ?? OTHER_CHECK;
+  if (flag.startsWith("redacted:")) return "a secret in the answer was redacted";
+  return OTHER_CHECK;
+}
+
+/** The guard's flags as distinct plain-words phrases, in the order first seen; no rule names. */
+export function flagPhrases(flags: readonly string[]): string[] {
+  const phrases: string[] = [];
+  for (const flag of flags) {
+    const phrase = flagMeaning(flag);
+    if (phrase !== null && !phrases.includes(phrase)) phrases.push(phrase);
+  }
+  return phrases;
 }
 
 function reasonExplanation(error: ErrorDescription): Explanation {
@@ -113,8 +148,8 @@ function reasonExplanation(error: ErrorDescription): Explanation {
       return {
         title: "The prompt was refused by the safety guard.",
         lines: [
-          error.flags && error.flags.length > 0
-            ? `It looks like a prompt-injection attempt: ${flagWords(error.flags)}.`
+          flagPhrases(error.flags ?? []).length > 0
+            ? `It looks like a prompt-injection attempt: ${flagPhrases(error.flags ?? []).join("; ")}.`
             : "It looks like an attempt to make the model ignore its instructions.",
           "Rephrase the message as an ordinary question.",
         ],

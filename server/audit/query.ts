@@ -1,5 +1,6 @@
-// Reading the audit log: filters, newest first, cursor pagination; export in id order.
-import { and, asc, desc, eq, gt, gte, lte, type SQL, sql } from "drizzle-orm";
+// Reading the audit log: filters, newest first, cursor pagination; export in id order; and one
+// key's own records of one request (the demo page's pipeline trace).
+import { and, asc, desc, eq, gt, gte, isNull, lte, type SQL, sql } from "drizzle-orm";
 import { type AuditRow, auditLog, type Database } from "../../db/index.ts";
 
 export interface AuditFilter {
@@ -80,6 +81,48 @@ export async function exportAudit(db: Database, filter: ExportFilter) {
     .orderBy(asc(auditLog.id))
     .limit(filter.limit);
   return { items: rows.map(toApiRecord), lastId: rows.at(-1)?.id ?? filter.afterId ?? null };
+}
+
+/** How long after a call its trace can be read: the lookup is a range scan of the key's recent records. */
+export const TRACE_WINDOW_MS = 15 * 60_000;
+const MAX_TRACE_RECORDS = 200;
+
+/**
+ * The records a key's own calls in one request left (admitted, final, events), oldest first.
+ * Only records of calls authenticated as that key: a refused attempt with a wrong secret under
+ * its id carries a fingerprint and stays out. The (key_id, ts, id) index bounds the scan to the
+ * key's records in the trace window, whatever the size of the log.
+ */
+export async function traceOfRequest(db: Database, keyId: string, requestId: string, now: Date) {
+  const rows = await db
+    .select()
+    .from(auditLog)
+    .where(
+      and(
+        eq(auditLog.keyId, keyId),
+        gte(auditLog.ts, new Date(now.getTime() - TRACE_WINDOW_MS)),
+        eq(auditLog.requestId, requestId),
+        isNull(auditLog.keyFingerprint),
+      ),
+    )
+    .orderBy(asc(auditLog.id))
+    .limit(MAX_TRACE_RECORDS);
+  // What the caller's own pipeline did; inputs, outputs, addresses and chain hashes stay with admin:audit.
+  return rows.map((row) => ({
+    id: row.id,
+    ts: row.ts.toISOString(),
+    callId: row.callId,
+    phase: row.phase,
+    procedure: row.procedure,
+    scopes: row.scopes,
+    outcome: row.outcome,
+    reason: row.reason,
+    flags: row.flags,
+    model: row.model,
+    inputTokens: row.inputTokens,
+    outputTokens: row.outputTokens,
+    latencyMs: row.latencyMs,
+  }));
 }
 
 export function toApiRecord(row: AuditRow) {

@@ -11,6 +11,7 @@ import type { Scope } from "../auth/scopes.ts";
 import type { Config } from "../config.ts";
 import { createContext } from "../context.ts";
 import { acquireLock } from "../data-lock.ts";
+import { seedDemo } from "../documents/demo-seed.ts";
 import { createDemoPage } from "../http/demo-page.ts";
 import { createHttpServer, serveMetrics } from "../http/server.ts";
 import { newCallId, newRequestId } from "../ids.ts";
@@ -92,6 +93,7 @@ export async function serve(
         });
       return stopping;
     };
+    if (lock) await seedDemo(running);
     if (lock) await writeDemoKey(running, config.dataDir, logger);
     logger.info("listening", {
       address: bound.address,

@@ -1,14 +1,13 @@
 // The demo page's routes for `scopegate serve` (through createHttpServer's extraRoutes): `/`,
-// `/app.js` (bundled from client/demo with esbuild at start), `/app.css`, and `/demo-key`.
-import { readFileSync } from "node:fs";
+// `/app.js`, `/app.css` and `/favicon.svg` from the assets `npm run build:demo` built, and `/demo-key`.
+import { existsSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BlockList, isIP } from "node:net";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import type { Services } from "../context.ts";
 import { errorEnvelope } from "./envelope.ts";
-
-const DEMO_SOURCES = fileURLToPath(new URL("../../client/demo/", import.meta.url));
 
 // `default-src 'self'` is the design's policy; the rest closes what default-src does not cover.
 // form-action 'none' also keeps a key out of a URL should the form ever submit without script.
@@ -35,6 +34,8 @@ loopback.addAddress("::1", "ipv6");
 export interface DemoPageOptions {
   /** `<dataDir>/demo-key` in embedded mode; null (the default) never serves a key. */
   demoKeyPath?: string | null;
+  /** Where the built assets are; default `client/demo/dist` of this package. */
+  assetsDir?: string;
 }
 
 interface Asset {
@@ -47,33 +48,50 @@ export interface DemoPage {
   handle(req: IncomingMessage, res: ServerResponse, requestId: string): boolean;
 }
 
-/** Bundles the page's TypeScript for browsers (with the SDK; server code is type-only there). */
-async function bundleScript(): Promise<Buffer> {
-  const result = await build({
-    entryPoints: [`${DEMO_SOURCES}app.ts`],
-    bundle: true,
-    write: false,
-    format: "esm",
-    platform: "browser",
-    target: ["es2022"],
-    minify: true,
-    legalComments: "none",
-    logLevel: "silent",
-  });
-  const [output] = result.outputFiles;
-  if (!output) throw new Error("demo page: esbuild produced no output");
-  return Buffer.from(output.contents);
+// The built files, by the path they are served at (client/demo/build.ts writes these names).
+const ASSET_FILES: Array<[path: string, file: string, type: string]> = [
+  ["/", "index.html", "text/html; charset=utf-8"],
+  ["/index.html", "index.html", "text/html; charset=utf-8"],
+  ["/app.js", "app.js", "text/javascript; charset=utf-8"],
+  ["/app.css", "app.css", "text/css; charset=utf-8"],
+  ["/favicon.svg", "favicon.svg", "image/svg+xml"],
+];
+
+/**
+ * This package's root: the nearest directory above this module with the scopegate package.json,
+ * so the assets are found whether this file runs from source or from compiled output.
+ */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, "package.json");
+    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, "utf8")).name === "scopegate") return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error("demo page: the scopegate package root was not found");
+    dir = parent;
+  }
+}
+
+export function defaultAssetsDir(): string {
+  return join(packageRoot(), "client", "demo", "dist");
+}
+
+/** Reads the built page; a missing file stops start-up with the command that builds it. */
+async function loadAssets(dir: string): Promise<Map<string, Asset>> {
+  const assets = new Map<string, Asset>();
+  for (const [path, file, type] of ASSET_FILES) {
+    const body = await readFile(join(dir, file)).catch(() => {
+      throw new Error(
+        `demo page assets are missing (${join(dir, file)}): run \`npm run build:demo\` (npm install runs it too)`,
+      );
+    });
+    assets.set(path, { type, body });
+  }
+  return assets;
 }
 
 export async function createDemoPage(services: Services, options: DemoPageOptions = {}): Promise<DemoPage> {
-  const html: Asset = { type: "text/html; charset=utf-8", body: readFileSync(`${DEMO_SOURCES}index.html`) };
-  const assets = new Map<string, Asset>([
-    ["/", html],
-    ["/index.html", html],
-    ["/app.js", { type: "text/javascript; charset=utf-8", body: await bundleScript() }],
-    ["/app.css", { type: "text/css; charset=utf-8", body: readFileSync(`${DEMO_SOURCES}styles.css`) }],
-    ["/favicon.svg", { type: "image/svg+xml", body: readFileSync(`${DEMO_SOURCES}favicon.svg`) }],
-  ]);
+  const assets = await loadAssets(options.assetsDir ?? defaultAssetsDir());
   const demoKeyPath = options.demoKeyPath ?? null;
 
   return {

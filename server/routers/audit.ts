@@ -1,8 +1,8 @@
 // The audit log's API, for `admin:audit`: list, export, stats, verify; prune for the local
-// operator only.
+// operator only; and `trace`, any key's view of its own records of one request.
 import { z } from "zod";
 import { pruneAudit } from "../audit/prune.ts";
-import { exportAudit, listAudit } from "../audit/query.ts";
+import { exportAudit, listAudit, traceOfRequest } from "../audit/query.ts";
 import { auditStats } from "../audit/stats.ts";
 import { verifyAudit } from "../audit/verify.ts";
 import type { Context } from "../context.ts";
@@ -37,6 +37,10 @@ export const auditExportInput = z.strictObject({
 
 export const auditStatsInput = z.strictObject({ since: timestamp });
 
+export const auditTraceInput = z.strictObject({
+  requestId: z.string().regex(/^req_[A-Za-z0-9_-]{1,64}$/, "a request id: req_…"),
+});
+
 export const auditPruneInput = z.strictObject({
   olderThanSeconds: z.number().int().min(1),
 });
@@ -52,6 +56,16 @@ function verifyLog(ctx: Context) {
 }
 
 export const auditRouter = router({
+  // Any valid key may read what its own calls left in the log (like whoami, free of charge):
+  // how far each got through the pipeline and the ids of its records.
+  trace: scopedProcedure({ scopes: [], input: auditTraceInput, admit: false }).query(
+    async ({ ctx, input }) => ({
+      requestId: input.requestId,
+      records: await withDatabase(() =>
+        traceOfRequest(ctx.database.db, ctx.principal.keyId, input.requestId, ctx.clock.now()),
+      ),
+    }),
+  ),
   list: scopedProcedure({ scopes: ["admin:audit"], input: auditListInput }).query(({ ctx, input }) =>
     withDatabase(() =>
       listAudit(ctx.database.db, { ...input, since: dateOf(input.since), until: dateOf(input.until) }),

@@ -1,4 +1,5 @@
 // Document management for `admin:documents`; each source also needs its `db:<source>` scope.
+// `browse` lists ids and titles to any key that may read the source (`db:<source>`).
 import { z } from "zod";
 import { dataSourceScope } from "../auth/scopes.ts";
 import { withDatabase } from "../db-errors.ts";
@@ -13,6 +14,18 @@ const addDocumentInput = z.strictObject({
   body: z.string().min(1).max(200_000),
 });
 
+const listInput = z.strictObject({
+  source: sourceName.optional(),
+  limit: z.number().int().min(1).max(1000).default(100),
+});
+
+/** The sources a listing covers: the one asked for, else those the key holds (null: every one, `db:*`). */
+function listedSources(held: readonly string[], source: string | undefined): string[] | null {
+  if (source) return [source];
+  if (held.includes("db:*")) return null;
+  return held.filter((s) => s.startsWith("db:")).map((s) => s.slice(3));
+}
+
 export const documentsRouter = router({
   add: scopedProcedure({
     scopes: ["admin:documents"],
@@ -26,21 +39,25 @@ export const documentsRouter = router({
 
   list: scopedProcedure({
     scopes: ["admin:documents"],
-    input: z.strictObject({
-      source: sourceName.optional(),
-      limit: z.number().int().min(1).max(1000).default(100),
-    }),
+    input: listInput,
     inputScopes: (input) => (input.source ? [dataSourceScope(input.source)] : []),
   }).query(async ({ ctx, input }) => {
-    const held = ctx.principal.scopes;
-    // Without a source, only the sources this key holds are listed.
-    const sources = input.source
-      ? [input.source]
-      : held.includes("db:*")
-        ? null
-        : held.filter((s) => s.startsWith("db:")).map((s) => s.slice(3));
+    const sources = listedSources(ctx.principal.scopes, input.source);
     const rows = await withDatabase(() => listDocuments(ctx.database.db, sources, input.limit));
     return rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() }));
+  }),
+
+  // Reading a source includes knowing what is in it, so `db:<source>` is enough to see ids and
+  // titles (what a document picker needs); a read costs no use of a one-time key, like whoami.
+  browse: scopedProcedure({
+    scopes: [],
+    input: listInput.extend({ limit: z.number().int().min(1).max(100).default(50) }),
+    inputScopes: (input) => (input.source ? [dataSourceScope(input.source)] : []),
+    admit: false,
+  }).query(async ({ ctx, input }) => {
+    const sources = listedSources(ctx.principal.scopes, input.source);
+    const rows = await withDatabase(() => listDocuments(ctx.database.db, sources, input.limit));
+    return rows.map((r) => ({ id: r.id, source: r.source, title: r.title }));
   }),
 
   remove: scopedProcedure({

@@ -1,12 +1,13 @@
-// The demo page's HTTP routes (no browser needed): security headers on every asset, and
-// /demo-key handed only to a same-origin browser request on this machine, audited by key id.
-import { mkdtempSync, writeFileSync } from "node:fs";
+// The demo page's HTTP routes (no browser needed): the assets built by `npm run build:demo`
+// (the server never bundles), security headers on every asset, and /demo-key handed only to a
+// same-origin browser request on this machine, audited by key id.
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createDemoPage, DEMO_PAGE_CSP, isLoopback } from "../../server/http/demo-page.ts";
+import { createDemoPage, DEMO_PAGE_CSP, defaultAssetsDir, isLoopback } from "../../server/http/demo-page.ts";
 import { createHttpServer } from "../../server/http/server.ts";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
 import { auditRows, createTestKey, useTestServices } from "../helpers/services.ts";
@@ -91,6 +92,36 @@ describe("demo page assets", () => {
     // Type-only imports of the router must leave nothing of the server in the browser bundle.
     expect(script).not.toMatch(/drizzle|pglite|node:crypto|createHmac/);
     expect(script).not.toMatch(/localStorage|sessionStorage|document\.cookie|innerHTML/);
+  });
+
+  it("serves the files the build wrote, byte for byte", async () => {
+    const server = await pageServer(null);
+    for (const [path, file] of [
+      ["/app.js", "app.js"],
+      ["/app.css", "app.css"],
+      ["/", "index.html"],
+    ]) {
+      const served = Buffer.from(await (await fetch(`${server.url}${path}`)).arrayBuffer());
+      expect(served.equals(readFileSync(join(defaultAssetsDir(), file ?? "")))).toBe(true);
+    }
+  });
+
+  it("stops start-up with the command to run when the built assets are missing", async () => {
+    const empty = mkdtempSync(join(tmpdir(), "scopegate-no-assets-"));
+    await expect(createDemoPage(services(), { assetsDir: empty })).rejects.toThrow(
+      `demo page assets are missing (${join(empty, "index.html")}): run \`npm run build:demo\``,
+    );
+    // One file short is as missing as all of them.
+    writeFileSync(join(empty, "index.html"), "<!doctype html>");
+    await expect(createDemoPage(services(), { assetsDir: empty })).rejects.toThrow(join(empty, "app.js"));
+  });
+
+  it("leaves bundling to the build: no server module imports esbuild", () => {
+    const root = join(defaultAssetsDir(), "..", "..", "..", "server");
+    const sources = readdirSync(root, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
+    expect(sources.length).toBeGreaterThan(20);
+    const importers = sources.filter((f) => /from "esbuild"/.test(readFileSync(join(root, f), "utf8")));
+    expect(importers).toEqual([]);
   });
 
   it("answers other methods and unknown paths with the server's audited 404", async () => {

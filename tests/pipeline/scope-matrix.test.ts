@@ -223,9 +223,25 @@ const MATRIX: Row[] = [
     "OK",
     "a held source",
   ),
+  admin("documents.browse", (api) => api.documents.browse({}), [], "OK", "no source: the held ones"),
+  admin(
+    "documents.browse",
+    (api) => api.documents.browse({ source: "private-documents" }),
+    ["admin:documents", "endpoint:summarize-doc"],
+    ["db:private-documents"],
+    "a source",
+  ),
+  admin(
+    "documents.browse",
+    (api) => api.documents.browse({ source: "private-documents" }),
+    ["db:private-documents"],
+    "OK",
+    "a held source",
+  ),
   admin("documents.remove", removeDoc, ["admin:documents"], ["db:private-documents"]),
   admin("documents.remove", removeDoc, ["admin:documents", "db:private-documents"], "OK"),
   admin("documents.remove", removeDoc, ["admin:documents", "db:*"], "OK", "db:*"),
+  admin("audit.trace", (api) => api.audit.trace({ requestId: "req_abc" }), [], "OK", "no scopes"),
   admin("audit.list", (api) => api.audit.list({}), ["admin:keys"], ["admin:audit"]),
   admin("audit.list", (api) => api.audit.list({}), ["ADMIN:AUDIT"], ["admin:audit"], "case"),
   admin("audit.list", (api) => api.audit.list({}), ["admin:audit"], "OK"),
@@ -255,12 +271,13 @@ describe("scope matrix", () => {
   it("covers every procedure of the router, allowed and refused", () => {
     const procedures = Object.keys(appRouter._def.procedures).sort();
     const procedureOf = (rows: Row[]) => [...new Set(rows.map((r) => r.procedure))].sort();
-    // keys.whoami needs no scope, so nothing refuses it; no key may prune the audit log.
+    // keys.whoami and audit.trace (a key's own records) need no scope, so nothing refuses them;
+    // no key may prune the audit log.
     expect(procedureOf(MATRIX.filter((r) => r.expected === "OK"))).toEqual(
       procedures.filter((p) => p !== "audit.prune"),
     );
     expect(procedureOf(MATRIX.filter((r) => Array.isArray(r.expected)))).toEqual(
-      procedures.filter((p) => p !== "keys.whoami"),
+      procedures.filter((p) => p !== "keys.whoami" && p !== "audit.trace"),
     );
   });
 
