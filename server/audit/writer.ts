@@ -20,11 +20,11 @@ import {
 import type { VersionedSecret } from "../config.ts";
 import { unavailable, withDatabase } from "../db-errors.ts";
 import { ScopegateError } from "../errors.ts";
-import { redactSecrets } from "../guard/redact.ts";
 import type { Logger } from "../logger.ts";
 import type { CheckpointKind, CheckpointSink } from "./checkpoint.ts";
 import { insertAuditRows, storable } from "./insert.ts";
 import { type AuditRecord, canonicalContent } from "./record.ts";
+import { type RedactedRecord, redactRecord } from "./redacted-record.ts";
 import type { AuditSpool } from "./spool.ts";
 
 /** Work done in the same transaction as a record's insert, in its own savepoint. */
@@ -54,7 +54,7 @@ export interface AuditWriterOptions {
 }
 
 interface Pending {
-  records: AuditRecord[];
+  records: RedactedRecord[];
   step?: AtomicStep<unknown>;
   work?: InTransaction<unknown>;
   resolve: (value: unknown) => void;
@@ -78,8 +78,6 @@ export const GENESIS_HASH = "0".repeat(64);
 export function newWriterId(): string {
   return `w_${randomBytes(9).toString("base64url")}`;
 }
-// Audit text columns are bounded so one request cannot bloat the log.
-const MAX_TEXT = 4096;
 const MAX_BATCH = 500;
 const MAX_WORK_PER_BATCH = 32;
 const MAX_QUEUED = 20_000;
@@ -131,7 +129,7 @@ export class AuditWriter {
 
   /** Appends records and waits until they are committed. */
   async append(...records: AuditRecord[]): Promise<void> {
-    await this.enqueue({ records });
+    await this.enqueue(records, {});
   }
 
   /**
@@ -139,7 +137,7 @@ export class AuditWriter {
    * transaction step is rolled back, the records are not written, and the value is returned.
    */
   appendWith<T>(records: AuditRecord[], work: InTransaction<T>): Promise<T> {
-    return this.enqueue({ records, work }) as Promise<T>;
+    return this.enqueue(records, { work }) as Promise<T>;
   }
 
   /**
@@ -148,7 +146,7 @@ export class AuditWriter {
    * returned.
    */
   appendAtomic<T>(records: AuditRecord[], step: AtomicStep<T>): Promise<T> {
-    return this.enqueue({ records, step }) as Promise<T>;
+    return this.enqueue(records, { step }) as Promise<T>;
   }
 
   /** Callers waiting for their records to commit (a metric). */
@@ -190,7 +188,7 @@ export class AuditWriter {
    */
   async spool(record: AuditRecord): Promise<void> {
     if (!this.spoolSink) throw new Error("no audit spool configured");
-    await this.spoolSink.write(record, record.ts ?? this.now());
+    await this.spoolSink.write(redactRecord(record), record.ts ?? this.now());
   }
 
   /** Appends; if the database cannot take the records, spools them instead (and still throws). */
@@ -213,11 +211,13 @@ export class AuditWriter {
     return this.spoolSink?.hasPending ?? false;
   }
 
-  private enqueue(item: Omit<Pending, "resolve" | "reject">): Promise<unknown> {
+  /** Every record enters the writer here, and is redacted here: the one way into a row. */
+  private enqueue(records: AuditRecord[], item: Pick<Pending, "step" | "work">): Promise<unknown> {
     // No unbounded queueing: past this many waiting callers, refuse rather than fall behind.
     if (this.queue.length >= MAX_QUEUED) return Promise.reject(unavailable());
+    const redacted = records.map(redactRecord);
     return new Promise((resolve, reject) => {
-      this.queue.push({ ...item, resolve, reject });
+      this.queue.push({ ...item, records: redacted, resolve, reject });
       if (!this.flushing) this.flushing = this.flushLoop();
     });
   }
@@ -378,10 +378,7 @@ export class AuditWriter {
     }
   }
 
-  private chain(record: AuditRecord, seq: number, prevHash: string): NewAuditRow {
-    const input = boundedRedacted(record.input);
-    const output = boundedRedacted(record.output);
-    const redactions = [...new Set([...input.applied, ...output.applied])];
+  private chain(record: RedactedRecord, seq: number, prevHash: string): NewAuditRow {
     // Only what Postgres can store is hashed, so the stored row verifies as written.
     const row: Omit<NewAuditRow, "hash"> = storable({
       writerId: this.writerId,
@@ -398,9 +395,9 @@ export class AuditWriter {
       scopes: record.scopes ?? null,
       outcome: record.outcome ?? null,
       reason: record.reason ?? null,
-      input: input.text,
-      output: output.text,
-      redactions: redactions.length > 0 ? redactions : null,
+      input: record.input ?? null,
+      output: record.output ?? null,
+      redactions: record.redactions ?? null,
       flags: record.flags && record.flags.length > 0 ? record.flags : null,
       model: record.model ?? null,
       inputTokens: record.inputTokens ?? null,
@@ -446,14 +443,4 @@ async function runStep(tx: Database, work: InTransaction<unknown>): Promise<unkn
     if (declined && error === declined) return declined;
     return new StepFailed(error);
   }
-}
-
-function boundedRedacted(text: string | null | undefined): { text: string | null; applied: string[] } {
-  if (text === null || text === undefined) return { text: null, applied: [] };
-  // Redact before the final cut, so the cut cannot leave half a secret unrecognised; the first
-  // cut only bounds the redaction work and lies far past the final one.
-  const redacted = redactSecrets(text.slice(0, 2 * MAX_TEXT));
-  const bounded =
-    redacted.text.length > MAX_TEXT ? `${redacted.text.slice(0, MAX_TEXT)}…[truncated]` : redacted.text;
-  return { text: bounded, applied: redacted.applied };
 }
