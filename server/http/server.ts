@@ -1,7 +1,13 @@
 // The HTTP front: request ids, client addresses, body/batch/header bounds and content checks
 // before tRPC runs (each refusal answered with the normal error envelope and audited), then
 // tRPC's fetch handler at /trpc, and /healthz.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from "node:http";
 import { BlockList, isIP, type Socket } from "node:net";
 import type { TRPCError } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
@@ -10,6 +16,7 @@ import type { AuditRecord } from "../audit/record.ts";
 import { describeCredentialOf } from "../auth/authenticate.ts";
 import { createContext, type RequestInfo, type Services } from "../context.ts";
 import { type Reason, reasonOf, ScopegateError } from "../errors.ts";
+import { looksLikeKey } from "../guard/redact.ts";
 import { newCallId, newRequestId } from "../ids.ts";
 import { checkReadiness } from "../ops/readiness.ts";
 import type { InFlight } from "../ops/shutdown.ts";
@@ -25,7 +32,11 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const TRPC_PREFIX = "/trpc/";
 // Query parameters that carry credentials in other products; a key there has leaked into logs.
 const CREDENTIAL_PARAMS = /^(?:key|api[_-]?key|apikey|token|access[_-]?token|authorization|bearer)$/i;
-const KEY_LIKE = /sg_(?:live|test)_/;
+// Procedures whose result is a stream: tRPC can answer them only over the streaming transport,
+// and finds that out only after the procedure ran (admitted, charged), so the HTTP layer asks first.
+const STREAMED_PROCEDURES: ReadonlySet<string> = new Set(["chatStream"]);
+// Layers of percent-encoding undone when looking for a key in a URL (`%2573` is `%73` is `s`).
+const MAX_DECODE_ROUNDS = 4;
 
 const SECURITY_HEADERS: Record<string, string> = {
   "x-content-type-options": "nosniff",
@@ -51,9 +62,15 @@ export function createHttpServer(services: Services, options: HttpServerOptions 
     });
   });
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    const refusal = clientErrorRefusal(error);
+    // A connection reset before a request's head was complete (an idle keep-alive connection
+    // closed by its client, a client giving up) is no request: nothing to answer or record. Once
+    // the head is in, the request handler owns it and records a cut-off as `client_closed`.
+    if (!refusal) {
+      socket.destroy();
+      return;
+    }
     const requestId = newRequestId();
-    const refusal = error.code === "HPE_HEADER_OVERFLOW" ? REFUSALS.headersTooLarge : REFUSALS.invalidJson;
-    const body = errorEnvelope(refusal, requestId);
     const address = clientAddress(
       (socket as Socket).remoteAddress,
       undefined,
@@ -66,8 +83,9 @@ export function createHttpServer(services: Services, options: HttpServerOptions 
       refusal.reason,
     );
     if (socket.writable) {
+      const body = errorEnvelope(refusal, requestId);
       socket.end(
-        `HTTP/1.1 ${refusal.status} ${refusal.status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json\r\nx-request-id: ${requestId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\ncontent-type: application/json\r\nx-request-id: ${requestId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     } else {
       socket.destroy();
@@ -97,6 +115,12 @@ async function handle(
     endUser: headerValue(req, "x-end-user"),
   };
   applyCors(services, req, res);
+  // A key in the URL (path or query, however encoded) has leaked into every log on its way: it
+  // is refused on every route, and the URL is not recorded.
+  if (urlCarriesCredential(req.url ?? "/", url)) {
+    await refuse(services, res, info, null, REFUSALS.keyInUrl);
+    return;
+  }
   if (req.method === "OPTIONS") {
     res.writeHead(204).end();
     return;
@@ -124,6 +148,23 @@ async function handle(
   }
   if (options.extraRoutes?.(req, res, requestId)) return;
   await refuse(services, res, info, null, REFUSALS.notFound);
+}
+
+// Socket-level failures (as opposed to a request the parser could not read).
+const SOCKET_ERRORS = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED"]);
+const TIMEOUT_ERRORS = new Set(["ERR_HTTP_REQUEST_TIMEOUT", "ERR_HTTP_HEADERS_TIMEOUT"]);
+
+/**
+ * How a connection-level error is answered and recorded, or null for a socket error (no request
+ * to answer). A reset or timeout is never `invalid_json`, and like every refusal before tRPC it
+ * charges nothing.
+ */
+function clientErrorRefusal(error: NodeJS.ErrnoException): HttpRefusal | null {
+  const code = error.code ?? "";
+  if (code === "HPE_HEADER_OVERFLOW") return REFUSALS.headersTooLarge;
+  if (TIMEOUT_ERRORS.has(code)) return REFUSALS.requestTimeout;
+  if (SOCKET_ERRORS.has(code)) return null;
+  return REFUSALS.invalidJson;
 }
 
 /**
@@ -162,13 +203,13 @@ async function handleTrpc(
   if (fullPath === null) return refuse(services, res, info, null, REFUSALS.notFound);
   // Audit keeps a bounded path; the batch bound counts the untruncated one.
   const path = fullPath.slice(0, 512);
-  if ([...url.searchParams].some(([name, value]) => CREDENTIAL_PARAMS.test(name) || KEY_LIKE.test(value))) {
-    return refuse(services, res, info, path, REFUSALS.keyInUrl);
-  }
   if (req.method !== "GET" && req.method !== "POST")
     return refuse(services, res, info, path, REFUSALS.methodNotSupported);
-  if (url.searchParams.get("batch") === "1" && fullPath.split(",").length > MAX_BATCH_CALLS) {
-    return refuse(services, res, info, path, REFUSALS.batchTooLarge);
+  const calls = url.searchParams.get("batch") === "1" ? fullPath.split(",") : [fullPath];
+  if (calls.length > MAX_BATCH_CALLS) return refuse(services, res, info, path, REFUSALS.batchTooLarge);
+  const streaming = acceptsStream(req);
+  if (!streaming && calls.some((call) => STREAMED_PROCEDURES.has(call))) {
+    return refuse(services, res, info, path, REFUSALS.streamTransportRequired);
   }
   let body: string | undefined;
   if (req.method === "POST") {
@@ -179,6 +220,8 @@ async function handleTrpc(
     const read = await readBoundedBody(req);
     if (read === "too_large") return refuse(services, res, info, path, REFUSALS.payloadTooLarge);
     if (read === "invalid_utf8") return refuse(services, res, info, path, REFUSALS.invalidJson);
+    // The client went away mid-body: nobody to answer, nothing was run; one record says so.
+    if (read === "aborted") return auditRefusal(services, info, path, "client_closed");
     body = read;
   }
   // tRPC would answer unparseable JSON as BAD_REQUEST with the parser's message, per call;
@@ -226,7 +269,7 @@ async function handleTrpc(
   // No response leaves before every call's final record is committed.
   await Promise.allSettled(pending);
   if (!contextCreated) return sendRefusalWithRequestId(res, response, info.requestId);
-  await sendFetchResponse(res, response, headerValue(req, "trpc-accept") === "application/jsonl");
+  await sendFetchResponse(res, response, streaming);
 }
 
 /**
@@ -322,7 +365,9 @@ async function auditRefusal(
   }
 }
 
-async function readBoundedBody(req: IncomingMessage): Promise<string | "too_large" | "invalid_utf8"> {
+async function readBoundedBody(
+  req: IncomingMessage,
+): Promise<string | "too_large" | "invalid_utf8" | "aborted"> {
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > MAX_BODY_BYTES) {
     req.resume();
@@ -330,13 +375,18 @@ async function readBoundedBody(req: IncomingMessage): Promise<string | "too_larg
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) {
-      req.resume();
-      return "too_large";
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.resume();
+        return "too_large";
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch {
+    // The socket was reset or timed out mid-body: not a malformed body.
+    return "aborted";
   }
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
@@ -351,6 +401,34 @@ function safeDecode(text: string): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Whether the URL carries a credential: a key (in the path or query, after undoing every layer
+ * of percent-encoding) or a query parameter named like one.
+ */
+function urlCarriesCredential(raw: string, url: URL): boolean {
+  let text = raw;
+  for (let round = 0; round < MAX_DECODE_ROUNDS; round++) {
+    if (looksLikeKey(text)) return true;
+    const decoded = lenientDecode(text);
+    if (decoded === text) break;
+    text = decoded;
+  }
+  if (looksLikeKey(text)) return true;
+  return [...url.searchParams.keys()].some((name) => CREDENTIAL_PARAMS.test(name));
+}
+
+/** Percent-decoding that keeps malformed escapes as they are instead of failing. */
+function lenientDecode(text: string): string {
+  return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => safeDecode(run) ?? run).replaceAll("+", " ");
+}
+
+/** The streaming transport as tRPC itself detects it (its `getAcceptHeader`): `trpc-accept`, else `accept`. */
+function acceptsStream(req: IncomingMessage): boolean {
+  const trpcAccept = headerValue(req, "trpc-accept");
+  if (trpcAccept !== undefined) return trpcAccept === "application/jsonl";
+  return (headerValue(req, "accept") ?? "").split(",").some((type) => type.trim() === "application/jsonl");
 }
 
 function isJsonOrEmpty(text: string | undefined): boolean {
