@@ -57,6 +57,17 @@ export function looksLikeKey(text: string): boolean {
   return KEY_PREFIX.test(text);
 }
 
+/**
+ * A bare secret: our key's secret part once its `sg_live_<id>_` prefix is gone (a model or a tool
+ * reformatted it) is 38 base62 characters, and most providers' secrets look alike. A run of 32+
+ * letters and digits is taken for one when it mixes upper case, lower case and digits, or, at a
+ * key secret's exact lengths, two of them; words, hex hashes and numbers do not qualify.
+ */
+function opaqueSecret(run: string): boolean {
+  const classes = Number(/[A-Z]/.test(run)) + Number(/[a-z]/.test(run)) + Number(/[0-9]/.test(run));
+  return classes === 3 || (classes === 2 && (run.length === 32 || run.length === 38));
+}
+
 // Order matters: specific secret formats first, so a key is not half-eaten by a generic rule.
 const RULES: ReadonlyArray<Rule> = [
   {
@@ -95,6 +106,12 @@ const RULES: ReadonlyArray<Rule> = [
     name: "bearer_token",
     kind: "credential",
     pattern: /\b(?:bearer|authorization:\s{0,4}bearer)\s{1,4}[A-Za-z0-9._~+/-]{16,}=*/gi,
+  },
+  {
+    name: "opaque_secret",
+    kind: "credential",
+    pattern: /(?<![0-9A-Za-z])[0-9A-Za-z]{32,}(?![0-9A-Za-z])/g,
+    accept: opaqueSecret,
   },
   {
     name: "email",
