@@ -49,49 +49,96 @@ export interface HttpServerOptions {
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => boolean;
   /** Counts requests in flight, so a draining server knows when it may stop. */
   inFlight?: InFlight;
+  /** How long a request (head and body) may take to arrive; default 120 s. */
+  requestTimeoutMs?: number;
 }
 
+const REQUEST_TIMEOUT_MS = 120_000;
+
 export function createHttpServer(services: Services, options: HttpServerOptions = {}): Server {
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 120_000 }, (req, res) => {
-    const leave = options.inFlight?.enter();
-    if (leave) res.once("close", leave);
-    handle(services, options, req, res).catch((error: unknown) => {
-      services.logger.error("unhandled request error", { error });
-      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
-      res.end();
-    });
-  });
-  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+  const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const server = createServer(
+    {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      requestTimeout,
+      headersTimeout: Math.min(60_000, requestTimeout),
+      // How often Node looks for requests past their timeout (its default, 30 s, or finer).
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, requestTimeout / 4)),
+    },
+    (req, res) => {
+      const leave = options.inFlight?.enter();
+      if (leave) res.once("close", leave);
+      const arrival: Arrival = { requestId: newRequestId(), cutOff: null };
+      const socket = req.socket;
+      arrivals.set(socket, arrival);
+      res.once("close", () => {
+        if (arrivals.get(socket) === arrival) arrivals.delete(socket);
+      });
+      handle(services, options, req, res, arrival).catch((error: unknown) => {
+        services.logger.error("unhandled request error", { error });
+        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+        res.end();
+      });
+    },
+  );
+  // The request each connection is delivering to the handler right now, if any.
+  const arrivals = new WeakMap<Socket, Arrival>();
+  // Connections already answered here: the parser's later complaints about them are no request.
+  const answered = new WeakSet<Socket>();
+  const answer = (socket: Socket, refusal: HttpRefusal, requestId: string) => {
+    answered.add(socket);
+    answerOnSocket(socket, refusal, requestId);
+  };
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
     const refusal = clientErrorRefusal(error);
+    const arrival = arrivals.get(socket);
+    if (answered.has(socket)) {
+      socket.destroy();
+      return;
+    }
+    if (arrival) {
+      // The handler owns this request (its body was still arriving): it records the cut-off
+      // once its read ends, under this reason.
+      arrival.cutOff = refusal?.reason ?? "client_closed";
+      if (refusal) answer(socket, refusal, arrival.requestId);
+      else socket.destroy();
+      return;
+    }
     // A connection reset before a request's head was complete (an idle keep-alive connection
-    // closed by its client, a client giving up) is no request: nothing to answer or record. Once
-    // the head is in, the request handler owns it and records a cut-off as `client_closed`.
+    // closed by its client, a client giving up) is no request: nothing to answer or record.
     if (!refusal) {
       socket.destroy();
       return;
     }
     const requestId = newRequestId();
-    const address = clientAddress(
-      (socket as Socket).remoteAddress,
-      undefined,
-      services.config.trustedProxies,
-    );
+    const address = clientAddress(socket.remoteAddress, undefined, services.config.trustedProxies);
     void auditRefusal(
       services,
       { requestId, clientAddress: address, authorization: undefined, endUser: undefined },
       null,
       refusal.reason,
     );
-    if (socket.writable) {
-      const body = errorEnvelope(refusal, requestId);
-      socket.end(
-        `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\ncontent-type: application/json\r\nx-request-id: ${requestId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
-    } else {
-      socket.destroy();
-    }
+    answer(socket, refusal, requestId);
   });
   return server;
+}
+
+/** A request being delivered: its id, and why it was cut off mid-way (set by `clientError`). */
+interface Arrival {
+  requestId: string;
+  cutOff: Reason | null;
+}
+
+/** Answers on the raw socket (the parser gave up on it, so there is no response object) and closes. */
+function answerOnSocket(socket: Socket, refusal: HttpRefusal, requestId: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = errorEnvelope(refusal, requestId);
+  socket.end(
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\ncontent-type: application/json\r\nx-request-id: ${requestId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 async function handle(
@@ -99,8 +146,9 @@ async function handle(
   options: HttpServerOptions,
   req: IncomingMessage,
   res: ServerResponse,
+  arrival: Arrival,
 ) {
-  const requestId = newRequestId();
+  const requestId = arrival.requestId;
   res.setHeader("x-request-id", requestId);
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
   const url = new URL(req.url ?? "/", "http://localhost");
@@ -143,7 +191,7 @@ async function handle(
     return;
   }
   if (url.pathname.startsWith(TRPC_PREFIX)) {
-    await handleTrpc(services, req, res, url, info);
+    await handleTrpc(services, req, res, url, info, arrival);
     return;
   }
   if (options.extraRoutes?.(req, res, requestId)) return;
@@ -198,6 +246,7 @@ async function handleTrpc(
   res: ServerResponse,
   url: URL,
   info: RequestInfo,
+  arrival: Arrival,
 ) {
   const fullPath = safeDecode(url.pathname.slice(TRPC_PREFIX.length));
   if (fullPath === null) return refuse(services, res, info, null, REFUSALS.notFound);
@@ -218,10 +267,12 @@ async function handleTrpc(
       return refuse(services, res, info, path, REFUSALS.unsupportedMediaType);
     }
     const read = await readBoundedBody(req);
+    // The body never arrived (reset, timeout): nothing was run or charged; one record says why.
+    if (read === "aborted" || arrival.cutOff) {
+      return auditRefusal(services, info, path, arrival.cutOff ?? "client_closed");
+    }
     if (read === "too_large") return refuse(services, res, info, path, REFUSALS.payloadTooLarge);
     if (read === "invalid_utf8") return refuse(services, res, info, path, REFUSALS.invalidJson);
-    // The client went away mid-body: nobody to answer, nothing was run; one record says so.
-    if (read === "aborted") return auditRefusal(services, info, path, "client_closed");
     body = read;
   }
   // tRPC would answer unparseable JSON as BAD_REQUEST with the parser's message, per call;
