@@ -54,7 +54,8 @@ export interface AuditWriterOptions {
 }
 
 interface Pending {
-  records: RedactedRecord[];
+  /** Redacted when chained, not before: a step's `work` may still fill them in (a minted key's id). */
+  records: AuditRecord[];
   step?: AtomicStep<unknown>;
   work?: InTransaction<unknown>;
   resolve: (value: unknown) => void;
@@ -129,7 +130,7 @@ export class AuditWriter {
 
   /** Appends records and waits until they are committed. */
   async append(...records: AuditRecord[]): Promise<void> {
-    await this.enqueue(records, {});
+    await this.enqueue({ records });
   }
 
   /**
@@ -137,7 +138,7 @@ export class AuditWriter {
    * transaction step is rolled back, the records are not written, and the value is returned.
    */
   appendWith<T>(records: AuditRecord[], work: InTransaction<T>): Promise<T> {
-    return this.enqueue(records, { work }) as Promise<T>;
+    return this.enqueue({ records, work }) as Promise<T>;
   }
 
   /**
@@ -146,7 +147,7 @@ export class AuditWriter {
    * returned.
    */
   appendAtomic<T>(records: AuditRecord[], step: AtomicStep<T>): Promise<T> {
-    return this.enqueue(records, { step }) as Promise<T>;
+    return this.enqueue({ records, step }) as Promise<T>;
   }
 
   /** Callers waiting for their records to commit (a metric). */
@@ -211,13 +212,11 @@ export class AuditWriter {
     return this.spoolSink?.hasPending ?? false;
   }
 
-  /** Every record enters the writer here, and is redacted here: the one way into a row. */
-  private enqueue(records: AuditRecord[], item: Pick<Pending, "step" | "work">): Promise<unknown> {
+  private enqueue(item: Omit<Pending, "resolve" | "reject">): Promise<unknown> {
     // No unbounded queueing: past this many waiting callers, refuse rather than fall behind.
     if (this.queue.length >= MAX_QUEUED) return Promise.reject(unavailable());
-    const redacted = records.map(redactRecord);
     return new Promise((resolve, reject) => {
-      this.queue.push({ ...item, records: redacted, resolve, reject });
+      this.queue.push({ ...item, resolve, reject });
       if (!this.flushing) this.flushing = this.flushLoop();
     });
   }
@@ -356,7 +355,8 @@ export class AuditWriter {
       if (result instanceof Declined || result instanceof StepFailed) continue;
       for (const record of item.records) {
         seq += 1;
-        const row = this.chain(record, seq, head);
+        // Every row is made from a redacted record, here: the one way into the table.
+        const row = this.chain(redactRecord(record), seq, head);
         head = row.hash;
         rows.push(row);
       }
