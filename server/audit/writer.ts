@@ -54,7 +54,7 @@ export interface AuditWriterOptions {
 }
 
 interface Pending {
-  /** Redacted when chained, not before: a step's `work` may still fill them in (a minted key's id). */
+  /** Redacted when the batch is committed, not before: a step's `work` may still fill them in. */
   records: AuditRecord[];
   step?: AtomicStep<unknown>;
   work?: InTransaction<unknown>;
@@ -311,8 +311,10 @@ export class AuditWriter {
         : [];
     const statements = [...lock, ...steps.map(({ step }) => step.statement)];
     const results = new Map<Pending, unknown>();
+    // Redacted before the transaction: no row lock is held while the text is scanned.
+    const redacted = redactBatch(batch);
     if (!steps.some(({ step }) => step.outcome)) {
-      const chained = this.chainBatch(batch, results);
+      const chained = this.chainBatch(batch, results, redacted);
       await this.database.transact([...statements, ...insertIfAny(chained.rows)], undefined, deadline);
       return { ...chained, results };
     }
@@ -323,7 +325,7 @@ export class AuditWriter {
         for (const [i, { item, step }] of steps.entries()) {
           results.set(item, step.outcome?.(answers[lock.length + i] ?? []));
         }
-        chained = this.chainBatch(batch, results);
+        chained = this.chainBatch(batch, results, redacted);
         return insertIfAny(chained.rows);
       },
       deadline,
@@ -339,24 +341,28 @@ export class AuditWriter {
       const results = new Map<Pending, unknown>();
       for (const item of batch) if (item.work) results.set(item, await runStep(tx, item.work));
       deadline.throwIfAborted();
-      const chained = this.chainBatch(batch, results);
+      // After the steps' work, which may still fill the records in (a minted key's id).
+      const chained = this.chainBatch(batch, results, redactBatch(batch));
       for (const insert of insertIfAny(chained.rows)) await tx.execute(statementSql(insert));
       return { ...chained, results };
     });
   }
 
   /** Chains the records of every item whose step did not decline or fail, from the known head. */
-  private chainBatch(batch: Pending[], results: Map<Pending, unknown>) {
+  private chainBatch(
+    batch: Pending[],
+    results: Map<Pending, unknown>,
+    redacted: Map<Pending, RedactedRecord[]>,
+  ) {
     let seq = this.seq;
     let head = this.head;
     const rows: NewAuditRow[] = [];
     for (const item of batch) {
       const result = results.get(item);
       if (result instanceof Declined || result instanceof StepFailed) continue;
-      for (const record of item.records) {
+      for (const record of redacted.get(item) ?? []) {
         seq += 1;
-        // Every row is made from a redacted record, here: the one way into the table.
-        const row = this.chain(redactRecord(record), seq, head);
+        const row = this.chain(record, seq, head);
         head = row.hash;
         rows.push(row);
       }
@@ -422,6 +428,10 @@ interface Committed {
   head: string;
   results: Map<Pending, unknown>;
 }
+
+/** Every row is made from a redacted record: this is the one way into the table. */
+const redactBatch = (batch: Pending[]): Map<Pending, RedactedRecord[]> =>
+  new Map(batch.map((item) => [item, item.records.map(redactRecord)]));
 
 const insertIfAny = (rows: NewAuditRow[]): Statement[] => (rows.length > 0 ? [insertAuditRows(rows)] : []);
 
