@@ -2,6 +2,7 @@
 // series (labels come from closed sets), and 50,000 failing addresses leave the brute-force table
 // at its cap without flushing a lockout; IPv6 counts per /64, IPv4-mapped IPv6 as IPv4.
 import { describe, expect, it } from "vitest";
+import { FloodAggregator } from "../../server/audit/flood.ts";
 import type { AuditRecord } from "../../server/audit/record.ts";
 import {
   AuthThrottle,
@@ -141,5 +142,31 @@ describe("the brute-force table", () => {
     const throttle = new AuthThrottle(settings, () => 1_000);
     for (let i = 0; i < settings.refuseAfter; i++) throttle.recordFailure("::ffff:192.0.2.7");
     expect(throttle.recordFailure("192.0.2.7").action).toBe("refuse");
+  });
+});
+
+describe("the flood aggregator", () => {
+  it("holds a bounded number of aggregates under 50,000 flooding addresses, and loses no count", () => {
+    const perMinute = 20;
+    const flood = new FloodAggregator(perMinute, () => 1_000);
+    let individual = 0;
+    for (let i = 0; i < DISTINCT; i++) {
+      const clientAddress = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      for (let n = 0; n <= perMinute; n++) {
+        const record: AuditRecord = {
+          phase: "final",
+          requestId: "r",
+          outcome: "denied",
+          reason: "invalid_key",
+          clientAddress,
+        };
+        if (flood.recordIndividually(record)) individual += 1;
+      }
+    }
+    expect(individual).toBe(DISTINCT * perMinute);
+    const aggregates = flood.takeDue(true);
+    expect(aggregates.length).toBeLessThanOrEqual(10_001);
+    expect(aggregates.reduce((sum, r) => sum + (r.count ?? 1), 0)).toBe(DISTINCT);
+    expect(aggregates.filter((r) => r.clientAddress === "*")).toHaveLength(1);
   });
 });
