@@ -27,8 +27,9 @@ export interface PresentedCredential {
 
 export function bearerToken(authorization: string | undefined): string | null {
   if (authorization === undefined) return null;
-  // RFC 9110 §11.1: the auth scheme is case-insensitive (`Bearer`, `bearer`, `BEARER`).
-  const match = /^Bearer ([\x21-\x7e]{1,512})$/i.exec(authorization.trim());
+  // RFC 9110 §11.1: the auth scheme is case-insensitive (`Bearer`, `bearer`, `BEARER`) and
+  // separated from its token by one or more spaces.
+  const match = /^Bearer +([\x21-\x7e]{1,512})$/i.exec(authorization.trim());
   return match?.[1] ?? "";
 }
 

@@ -64,7 +64,7 @@ describe("keys.whoami", () => {
 });
 
 describe("the Bearer scheme", () => {
-  for (const scheme of ["Bearer", "bearer", "BEARER", "bEaReR"]) {
+  for (const scheme of ["Bearer", "bearer", "BEARER", "bEaReR", "Bearer "]) {
     it(`accepts "${scheme} <key>"`, async () => {
       const key = await createTestKey(services(), { scopes: ["endpoint:chat"] });
       const result = await whoami(key.plaintext, scheme);
