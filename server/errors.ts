@@ -31,6 +31,7 @@ export const REASONS = [
   "model_error",
   "model_timeout",
   "client_closed",
+  "request_timeout",
   "tool_not_permitted",
   "unavailable",
   "internal_error",
@@ -103,7 +104,18 @@ export function reasonOf(error: TRPCError): Reason {
   return REASON_BY_CODE[error.code] ?? "internal_error";
 }
 
-/** Whether an error means the caller never proved who it is (counts toward flood aggregation). */
-export function isUnauthenticatedRefusal(reason: Reason): boolean {
-  return reason === "missing_key" || reason === "invalid_key" || reason === "auth_throttled";
+/**
+ * Refusals anyone can repeat at no cost to themselves: the caller never proved who it is, or
+ * holds a key that is dead (expired, revoked, used up; such a key no longer reaches the rate
+ * bucket). Past a per-address threshold they are aggregated, so repeating them cannot fill the log.
+ */
+export function isFloodCounted(reason: Reason): boolean {
+  return (
+    reason === "missing_key" ||
+    reason === "invalid_key" ||
+    reason === "auth_throttled" ||
+    reason === "expired_key" ||
+    reason === "revoked_key" ||
+    reason === "usage_exhausted"
+  );
 }

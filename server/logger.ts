@@ -32,7 +32,37 @@ export function createLogger(
   };
 }
 
+// How deep a chain of `cause`s is followed: enough for driver -> pool -> ours, bounded for cycles.
+const MAX_CAUSE_DEPTH = 5;
+
+/**
+ * Errors keep what an operator needs to diagnose them: name, message, stack, the driver's or
+ * system's `code` (and errno/syscall, Postgres `detail`/`severity`), their `cause` chain and an
+ * AggregateError's errors. The whole line is redacted afterwards, so none of it can leak a key.
+ */
 function errorAware(_key: string, value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message };
-  return value;
+  return value instanceof Error ? serializeError(value, 0) : value;
+}
+
+const ERROR_FIELDS = ["code", "errno", "syscall", "detail", "severity", "routine", "constraint_name"];
+
+function serializeError(error: Error, depth: number): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: error.name, message: error.message };
+  const fields = error as unknown as Record<string, unknown>;
+  for (const field of ERROR_FIELDS) {
+    const value = fields[field];
+    if (typeof value === "string" || typeof value === "number") out[field] = value;
+  }
+  if (error.stack) out.stack = error.stack;
+  if (depth < MAX_CAUSE_DEPTH) {
+    const cause = error.cause;
+    if (cause instanceof Error) out.cause = serializeError(cause, depth + 1);
+    else if (cause !== undefined) out.cause = String(cause);
+    if (error instanceof AggregateError) {
+      out.errors = error.errors
+        .slice(0, 10)
+        .map((e: unknown) => (e instanceof Error ? serializeError(e, depth + 1) : String(e)));
+    }
+  }
+  return out;
 }

@@ -18,6 +18,7 @@ import { createModelProvider } from "./model/index.ts";
 import type { ModelProvider } from "./model/provider.ts";
 import { Metrics } from "./ops/metrics.ts";
 import { ShutdownAbort } from "./ops/shutdown.ts";
+import { appRouter } from "./routers/app.ts";
 
 /** Unauthenticated refusals recorded one by one per address per minute; the rest are counted. */
 export const FLOOD_THRESHOLD_PER_MINUTE = 20;
@@ -50,6 +51,7 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
   const metrics = new Metrics({
     auditQueueDepth: () => audit.queueDepth,
     keyCache: () => ({ hits: keyCache.hits, misses: keyCache.misses }),
+    procedures: Object.keys(appRouter._def.procedures),
   });
   const shutdown = new AbortController();
   // Every call in flight listens for it (server/abort.ts): not a leak, so no listener warning.

@@ -18,7 +18,7 @@ import type { Principal } from "./auth/principal.ts";
 import { missingScopes, type Scope } from "./auth/scopes.ts";
 import type { Context } from "./context.ts";
 import { unavailable } from "./db-errors.ts";
-import { clientClosed, fail, isUnauthenticatedRefusal, reasonOf, ScopegateError } from "./errors.ts";
+import { clientClosed, fail, isFloodCounted, reasonOf, ScopegateError } from "./errors.ts";
 import { newCallId } from "./ids.ts";
 import type { ModelUsage } from "./model/provider.ts";
 
@@ -171,7 +171,7 @@ async function commitFinal(
     details: call.auditDetails,
   };
   if (error) auditedErrors.add(error);
-  if (reason && isUnauthenticatedRefusal(reason) && !ctx.flood.recordIndividually(record)) {
+  if (reason && isFloodCounted(reason) && !ctx.flood.recordIndividually(record)) {
     ctx.metrics.recordCall(record);
     return;
   }

@@ -1,11 +1,16 @@
 // Keeps a flood of unauthenticated refusals from filling the audit log: past a per-address
 // threshold within a minute, further refusals are counted into one record per address and
 // reason, written when that minute ends.
+import { LRUCache } from "lru-cache";
 import type { AuditRecord } from "./record.ts";
 
 const WINDOW_MS = 60_000;
-// Bounds memory under a flood from many addresses; past it every address shares one bucket.
+// Bounds memory under a flood from many addresses: the least recently refused address's window
+// is forgotten first (its next refusals are recorded one by one again, which is bounded too).
 const MAX_TRACKED_ADDRESSES = 10_000;
+// Aggregates waiting for their minute to end; past this, further ones share one bucket, so their
+// counts are kept without a record per address.
+const MAX_AGGREGATES = 10_000;
 const OVERFLOW_ADDRESS = "*";
 
 interface Window {
@@ -19,7 +24,7 @@ interface Aggregate {
 }
 
 export class FloodAggregator {
-  private windows = new Map<string, Window>();
+  private windows = new LRUCache<string, Window>({ max: MAX_TRACKED_ADDRESSES });
   private aggregates = new Map<string, Aggregate>();
 
   constructor(
@@ -33,7 +38,7 @@ export class FloodAggregator {
    */
   recordIndividually(record: AuditRecord): boolean {
     const now = this.now();
-    const address = this.trackedAddress(record.clientAddress ?? "unknown");
+    const address = record.clientAddress ?? "unknown";
     let window = this.windows.get(address);
     if (!window || now - window.start >= WINDOW_MS) {
       window = { start: now, count: 0 };
@@ -41,7 +46,10 @@ export class FloodAggregator {
     }
     window.count += 1;
     if (window.count <= this.perAddressPerMinute) return true;
-    const key = `${address}\u0000${record.reason ?? ""}`;
+    let key = `${address}\u0000${record.reason ?? ""}`;
+    if (!this.aggregates.has(key) && this.aggregates.size >= MAX_AGGREGATES) {
+      key = `${OVERFLOW_ADDRESS}\u0000${record.reason ?? ""}`;
+    }
     const aggregate = this.aggregates.get(key);
     if (aggregate) {
       aggregate.record.count = (aggregate.record.count ?? 1) + 1;
@@ -50,7 +58,7 @@ export class FloodAggregator {
         windowStart: window.start,
         record: {
           ...record,
-          clientAddress: address,
+          clientAddress: key.slice(0, key.indexOf("\u0000")),
           callId: null,
           input: null,
           count: 1,
@@ -71,14 +79,8 @@ export class FloodAggregator {
         this.aggregates.delete(key);
       }
     }
-    for (const [address, window] of this.windows) {
-      if (now - window.start >= WINDOW_MS) this.windows.delete(address);
-    }
+    const ended = [...this.windows.entries()].filter(([, window]) => now - window.start >= WINDOW_MS);
+    for (const [address] of ended) this.windows.delete(address);
     return due;
-  }
-
-  private trackedAddress(address: string): string {
-    if (this.windows.has(address) || this.windows.size < MAX_TRACKED_ADDRESSES) return address;
-    return OVERFLOW_ADDRESS;
   }
 }

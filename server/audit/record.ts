@@ -26,6 +26,8 @@ export interface AuditRecord {
   clientAddress?: string | null;
   count?: number;
   details?: Record<string, unknown> | null;
+  /** Redaction rules that masked something; set only by `redactRecord` (kept through the spool). */
+  redactions?: string[] | null;
   /** When it happened, if not now: a spooled record replayed after an outage keeps its time. */
   ts?: Date;
 }

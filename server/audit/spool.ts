@@ -9,6 +9,7 @@ import { auditLog, type Database } from "../../db/index.ts";
 import { withDatabase } from "../db-errors.ts";
 import { appendDurably } from "./checkpoint.ts";
 import type { AuditRecord } from "./record.ts";
+import type { RedactedRecord } from "./redacted-record.ts";
 
 interface SpoolLine {
   spoolId: string;
@@ -38,8 +39,8 @@ export class AuditSpool {
     return this.pending;
   }
 
-  /** Appends a record and resolves once it is on disk. */
-  write(record: AuditRecord, now: Date): Promise<void> {
+  /** Appends a record (redacted: caller text never reaches the disk raw) and resolves once it is on disk. */
+  write(record: RedactedRecord, now: Date): Promise<void> {
     const line: SpoolLine = {
       spoolId: randomBytes(12).toString("base64url"),
       at: now.toISOString(),

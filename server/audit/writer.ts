@@ -20,11 +20,11 @@ import {
 import type { VersionedSecret } from "../config.ts";
 import { unavailable, withDatabase } from "../db-errors.ts";
 import { ScopegateError } from "../errors.ts";
-import { redactSecrets } from "../guard/redact.ts";
 import type { Logger } from "../logger.ts";
 import type { CheckpointKind, CheckpointSink } from "./checkpoint.ts";
 import { insertAuditRows, storable } from "./insert.ts";
 import { type AuditRecord, canonicalContent } from "./record.ts";
+import { type RedactedRecord, redactRecord } from "./redacted-record.ts";
 import type { AuditSpool } from "./spool.ts";
 
 /** Work done in the same transaction as a record's insert, in its own savepoint. */
@@ -54,6 +54,7 @@ export interface AuditWriterOptions {
 }
 
 interface Pending {
+  /** Redacted when the batch is committed, not before: a step's `work` may still fill them in. */
   records: AuditRecord[];
   step?: AtomicStep<unknown>;
   work?: InTransaction<unknown>;
@@ -78,8 +79,6 @@ export const GENESIS_HASH = "0".repeat(64);
 export function newWriterId(): string {
   return `w_${randomBytes(9).toString("base64url")}`;
 }
-// Audit text columns are bounded so one request cannot bloat the log.
-const MAX_TEXT = 4096;
 const MAX_BATCH = 500;
 const MAX_WORK_PER_BATCH = 32;
 const MAX_QUEUED = 20_000;
@@ -190,7 +189,7 @@ export class AuditWriter {
    */
   async spool(record: AuditRecord): Promise<void> {
     if (!this.spoolSink) throw new Error("no audit spool configured");
-    await this.spoolSink.write(record, record.ts ?? this.now());
+    await this.spoolSink.write(redactRecord(record), record.ts ?? this.now());
   }
 
   /** Appends; if the database cannot take the records, spools them instead (and still throws). */
@@ -312,8 +311,10 @@ export class AuditWriter {
         : [];
     const statements = [...lock, ...steps.map(({ step }) => step.statement)];
     const results = new Map<Pending, unknown>();
+    // Redacted before the transaction: no row lock is held while the text is scanned.
+    const redacted = redactBatch(batch);
     if (!steps.some(({ step }) => step.outcome)) {
-      const chained = this.chainBatch(batch, results);
+      const chained = this.chainBatch(batch, results, redacted);
       await this.database.transact([...statements, ...insertIfAny(chained.rows)], undefined, deadline);
       return { ...chained, results };
     }
@@ -324,7 +325,7 @@ export class AuditWriter {
         for (const [i, { item, step }] of steps.entries()) {
           results.set(item, step.outcome?.(answers[lock.length + i] ?? []));
         }
-        chained = this.chainBatch(batch, results);
+        chained = this.chainBatch(batch, results, redacted);
         return insertIfAny(chained.rows);
       },
       deadline,
@@ -340,21 +341,26 @@ export class AuditWriter {
       const results = new Map<Pending, unknown>();
       for (const item of batch) if (item.work) results.set(item, await runStep(tx, item.work));
       deadline.throwIfAborted();
-      const chained = this.chainBatch(batch, results);
+      // After the steps' work, which may still fill the records in (a minted key's id).
+      const chained = this.chainBatch(batch, results, redactBatch(batch));
       for (const insert of insertIfAny(chained.rows)) await tx.execute(statementSql(insert));
       return { ...chained, results };
     });
   }
 
   /** Chains the records of every item whose step did not decline or fail, from the known head. */
-  private chainBatch(batch: Pending[], results: Map<Pending, unknown>) {
+  private chainBatch(
+    batch: Pending[],
+    results: Map<Pending, unknown>,
+    redacted: Map<Pending, RedactedRecord[]>,
+  ) {
     let seq = this.seq;
     let head = this.head;
     const rows: NewAuditRow[] = [];
     for (const item of batch) {
       const result = results.get(item);
       if (result instanceof Declined || result instanceof StepFailed) continue;
-      for (const record of item.records) {
+      for (const record of redacted.get(item) ?? []) {
         seq += 1;
         const row = this.chain(record, seq, head);
         head = row.hash;
@@ -378,10 +384,7 @@ export class AuditWriter {
     }
   }
 
-  private chain(record: AuditRecord, seq: number, prevHash: string): NewAuditRow {
-    const input = boundedRedacted(record.input);
-    const output = boundedRedacted(record.output);
-    const redactions = [...new Set([...input.applied, ...output.applied])];
+  private chain(record: RedactedRecord, seq: number, prevHash: string): NewAuditRow {
     // Only what Postgres can store is hashed, so the stored row verifies as written.
     const row: Omit<NewAuditRow, "hash"> = storable({
       writerId: this.writerId,
@@ -398,9 +401,9 @@ export class AuditWriter {
       scopes: record.scopes ?? null,
       outcome: record.outcome ?? null,
       reason: record.reason ?? null,
-      input: input.text,
-      output: output.text,
-      redactions: redactions.length > 0 ? redactions : null,
+      input: record.input ?? null,
+      output: record.output ?? null,
+      redactions: record.redactions ?? null,
       flags: record.flags && record.flags.length > 0 ? record.flags : null,
       model: record.model ?? null,
       inputTokens: record.inputTokens ?? null,
@@ -426,6 +429,10 @@ interface Committed {
   results: Map<Pending, unknown>;
 }
 
+/** Every row is made from a redacted record: this is the one way into the table. */
+const redactBatch = (batch: Pending[]): Map<Pending, RedactedRecord[]> =>
+  new Map(batch.map((item) => [item, item.records.map(redactRecord)]));
+
 const insertIfAny = (rows: NewAuditRow[]): Statement[] => (rows.length > 0 ? [insertAuditRows(rows)] : []);
 
 async function runStep(tx: Database, work: InTransaction<unknown>): Promise<unknown> {
@@ -446,14 +453,4 @@ async function runStep(tx: Database, work: InTransaction<unknown>): Promise<unkn
     if (declined && error === declined) return declined;
     return new StepFailed(error);
   }
-}
-
-function boundedRedacted(text: string | null | undefined): { text: string | null; applied: string[] } {
-  if (text === null || text === undefined) return { text: null, applied: [] };
-  // Redact before the final cut, so the cut cannot leave half a secret unrecognised; the first
-  // cut only bounds the redaction work and lies far past the final one.
-  const redacted = redactSecrets(text.slice(0, 2 * MAX_TEXT));
-  const bounded =
-    redacted.text.length > MAX_TEXT ? `${redacted.text.slice(0, MAX_TEXT)}…[truncated]` : redacted.text;
-  return { text: bounded, applied: redacted.applied };
 }

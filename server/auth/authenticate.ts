@@ -10,6 +10,7 @@ import type { Config } from "../config.ts";
 import type { Context } from "../context.ts";
 import { withDatabase } from "../db-errors.ts";
 import { fail } from "../errors.ts";
+import { containsCredential } from "../guard/redact.ts";
 import { tokensToday, utcDay } from "../limits/gcra.ts";
 import { parseKey } from "./key-format.ts";
 import { type KeyRecord, loadKeyRecord } from "./key-store.ts";
@@ -26,7 +27,9 @@ export interface PresentedCredential {
 
 export function bearerToken(authorization: string | undefined): string | null {
   if (authorization === undefined) return null;
-  const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(authorization.trim());
+  // RFC 9110 §11.1: the auth scheme is case-insensitive (`Bearer`, `bearer`, `BEARER`) and
+  // separated from its token by one or more spaces.
+  const match = /^Bearer +([\x21-\x7e]{1,512})$/i.exec(authorization.trim());
   return match?.[1] ?? "";
 }
 
@@ -145,6 +148,10 @@ async function upgradePepper(ctx: Context, keyId: string, version: number, secre
 function resolveEndUser(header: string | undefined, bound: string | null): string | null {
   if (header !== undefined && !END_USER_PATTERN.test(header)) {
     fail("BAD_REQUEST", "invalid_end_user", "x-end-user must match ^[A-Za-z0-9._@:-]{1,128}$.");
+  }
+  // A credential is not a user name: one sent here is refused, never stored as the end user.
+  if (header !== undefined && containsCredential(header)) {
+    fail("BAD_REQUEST", "invalid_end_user", "x-end-user must not carry an API key or other credential.");
   }
   if (bound !== null && header !== undefined && header !== bound) {
     fail("FORBIDDEN", "end_user_mismatch", "This key is bound to a different end user.");

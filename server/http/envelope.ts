@@ -35,6 +35,18 @@ export const REFUSALS = {
     reason: "unsupported_media_type",
     message: "Send application/json.",
   },
+  streamTransportRequired: {
+    status: 415,
+    code: "UNSUPPORTED_MEDIA_TYPE",
+    reason: "unsupported_media_type",
+    message: "This procedure streams: call it over httpBatchStreamLink (trpc-accept: application/jsonl).",
+  },
+  requestTimeout: {
+    status: 408,
+    code: "TIMEOUT",
+    reason: "request_timeout",
+    message: "The request was not received in time.",
+  },
   invalidJson: {
     status: 400,
     code: "PARSE_ERROR",

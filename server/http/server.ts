@@ -1,7 +1,13 @@
 // The HTTP front: request ids, client addresses, body/batch/header bounds and content checks
 // before tRPC runs (each refusal answered with the normal error envelope and audited), then
 // tRPC's fetch handler at /trpc, and /healthz.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from "node:http";
 import { BlockList, isIP, type Socket } from "node:net";
 import type { TRPCError } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
@@ -10,6 +16,7 @@ import type { AuditRecord } from "../audit/record.ts";
 import { describeCredentialOf } from "../auth/authenticate.ts";
 import { createContext, type RequestInfo, type Services } from "../context.ts";
 import { type Reason, reasonOf, ScopegateError } from "../errors.ts";
+import { looksLikeKey } from "../guard/redact.ts";
 import { newCallId, newRequestId } from "../ids.ts";
 import { checkReadiness } from "../ops/readiness.ts";
 import type { InFlight } from "../ops/shutdown.ts";
@@ -25,7 +32,11 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const TRPC_PREFIX = "/trpc/";
 // Query parameters that carry credentials in other products; a key there has leaked into logs.
 const CREDENTIAL_PARAMS = /^(?:key|api[_-]?key|apikey|token|access[_-]?token|authorization|bearer)$/i;
-const KEY_LIKE = /sg_(?:live|test)_/;
+// Procedures whose result is a stream: tRPC can answer them only over the streaming transport,
+// and finds that out only after the procedure ran (admitted, charged), so the HTTP layer asks first.
+const STREAMED_PROCEDURES: ReadonlySet<string> = new Set(["chatStream"]);
+// Layers of percent-encoding undone when looking for a key in a URL (`%2573` is `%73` is `s`).
+const MAX_DECODE_ROUNDS = 4;
 
 const SECURITY_HEADERS: Record<string, string> = {
   "x-content-type-options": "nosniff",
@@ -38,42 +49,96 @@ export interface HttpServerOptions {
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => boolean;
   /** Counts requests in flight, so a draining server knows when it may stop. */
   inFlight?: InFlight;
+  /** How long a request (head and body) may take to arrive; default 120 s. */
+  requestTimeoutMs?: number;
 }
 
+const REQUEST_TIMEOUT_MS = 120_000;
+
 export function createHttpServer(services: Services, options: HttpServerOptions = {}): Server {
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 120_000 }, (req, res) => {
-    const leave = options.inFlight?.enter();
-    if (leave) res.once("close", leave);
-    handle(services, options, req, res).catch((error: unknown) => {
-      services.logger.error("unhandled request error", { error });
-      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
-      res.end();
-    });
-  });
-  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+  const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const server = createServer(
+    {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      requestTimeout,
+      headersTimeout: Math.min(60_000, requestTimeout),
+      // How often Node looks for requests past their timeout (its default, 30 s, or finer).
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, requestTimeout / 4)),
+    },
+    (req, res) => {
+      const leave = options.inFlight?.enter();
+      if (leave) res.once("close", leave);
+      const arrival: Arrival = { requestId: newRequestId(), cutOff: null };
+      const socket = req.socket;
+      arrivals.set(socket, arrival);
+      res.once("close", () => {
+        if (arrivals.get(socket) === arrival) arrivals.delete(socket);
+      });
+      handle(services, options, req, res, arrival).catch((error: unknown) => {
+        services.logger.error("unhandled request error", { error });
+        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+        res.end();
+      });
+    },
+  );
+  // The request each connection is delivering to the handler right now, if any.
+  const arrivals = new WeakMap<Socket, Arrival>();
+  // Connections already answered here: the parser's later complaints about them are no request.
+  const answered = new WeakSet<Socket>();
+  const answer = (socket: Socket, refusal: HttpRefusal, requestId: string) => {
+    answered.add(socket);
+    answerOnSocket(socket, refusal, requestId);
+  };
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+    const refusal = clientErrorRefusal(error);
+    const arrival = arrivals.get(socket);
+    if (answered.has(socket)) {
+      socket.destroy();
+      return;
+    }
+    if (arrival) {
+      // The handler owns this request (its body was still arriving): it records the cut-off
+      // once its read ends, under this reason.
+      arrival.cutOff = refusal?.reason ?? "client_closed";
+      if (refusal) answer(socket, refusal, arrival.requestId);
+      else socket.destroy();
+      return;
+    }
+    // A connection reset before a request's head was complete (an idle keep-alive connection
+    // closed by its client, a client giving up) is no request: nothing to answer or record.
+    if (!refusal) {
+      socket.destroy();
+      return;
+    }
     const requestId = newRequestId();
-    const refusal = error.code === "HPE_HEADER_OVERFLOW" ? REFUSALS.headersTooLarge : REFUSALS.invalidJson;
-    const body = errorEnvelope(refusal, requestId);
-    const address = clientAddress(
-      (socket as Socket).remoteAddress,
-      undefined,
-      services.config.trustedProxies,
-    );
+    const address = clientAddress(socket.remoteAddress, undefined, services.config.trustedProxies);
     void auditRefusal(
       services,
       { requestId, clientAddress: address, authorization: undefined, endUser: undefined },
       null,
       refusal.reason,
     );
-    if (socket.writable) {
-      socket.end(
-        `HTTP/1.1 ${refusal.status} ${refusal.status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\ncontent-type: application/json\r\nx-request-id: ${requestId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
-    } else {
-      socket.destroy();
-    }
+    answer(socket, refusal, requestId);
   });
   return server;
+}
+
+/** A request being delivered: its id, and why it was cut off mid-way (set by `clientError`). */
+interface Arrival {
+  requestId: string;
+  cutOff: Reason | null;
+}
+
+/** Answers on the raw socket (the parser gave up on it, so there is no response object) and closes. */
+function answerOnSocket(socket: Socket, refusal: HttpRefusal, requestId: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = errorEnvelope(refusal, requestId);
+  socket.end(
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\ncontent-type: application/json\r\nx-request-id: ${requestId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 async function handle(
@@ -81,8 +146,9 @@ async function handle(
   options: HttpServerOptions,
   req: IncomingMessage,
   res: ServerResponse,
+  arrival: Arrival,
 ) {
-  const requestId = newRequestId();
+  const requestId = arrival.requestId;
   res.setHeader("x-request-id", requestId);
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
   const url = new URL(req.url ?? "/", "http://localhost");
@@ -97,6 +163,12 @@ async function handle(
     endUser: headerValue(req, "x-end-user"),
   };
   applyCors(services, req, res);
+  // A key in the URL (path or query, however encoded) has leaked into every log on its way: it
+  // is refused on every route, and the URL is not recorded.
+  if (urlCarriesCredential(req.url ?? "/", url)) {
+    await refuse(services, res, info, null, REFUSALS.keyInUrl);
+    return;
+  }
   if (req.method === "OPTIONS") {
     res.writeHead(204).end();
     return;
@@ -119,11 +191,28 @@ async function handle(
     return;
   }
   if (url.pathname.startsWith(TRPC_PREFIX)) {
-    await handleTrpc(services, req, res, url, info);
+    await handleTrpc(services, req, res, url, info, arrival);
     return;
   }
   if (options.extraRoutes?.(req, res, requestId)) return;
   await refuse(services, res, info, null, REFUSALS.notFound);
+}
+
+// Socket-level failures (as opposed to a request the parser could not read).
+const SOCKET_ERRORS = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED"]);
+const TIMEOUT_ERRORS = new Set(["ERR_HTTP_REQUEST_TIMEOUT", "ERR_HTTP_HEADERS_TIMEOUT"]);
+
+/**
+ * How a connection-level error is answered and recorded, or null for a socket error (no request
+ * to answer). A reset or timeout is never `invalid_json`, and like every refusal before tRPC it
+ * charges nothing.
+ */
+function clientErrorRefusal(error: NodeJS.ErrnoException): HttpRefusal | null {
+  const code = error.code ?? "";
+  if (code === "HPE_HEADER_OVERFLOW") return REFUSALS.headersTooLarge;
+  if (TIMEOUT_ERRORS.has(code)) return REFUSALS.requestTimeout;
+  if (SOCKET_ERRORS.has(code)) return null;
+  return REFUSALS.invalidJson;
 }
 
 /**
@@ -157,18 +246,19 @@ async function handleTrpc(
   res: ServerResponse,
   url: URL,
   info: RequestInfo,
+  arrival: Arrival,
 ) {
   const fullPath = safeDecode(url.pathname.slice(TRPC_PREFIX.length));
   if (fullPath === null) return refuse(services, res, info, null, REFUSALS.notFound);
   // Audit keeps a bounded path; the batch bound counts the untruncated one.
   const path = fullPath.slice(0, 512);
-  if ([...url.searchParams].some(([name, value]) => CREDENTIAL_PARAMS.test(name) || KEY_LIKE.test(value))) {
-    return refuse(services, res, info, path, REFUSALS.keyInUrl);
-  }
   if (req.method !== "GET" && req.method !== "POST")
     return refuse(services, res, info, path, REFUSALS.methodNotSupported);
-  if (url.searchParams.get("batch") === "1" && fullPath.split(",").length > MAX_BATCH_CALLS) {
-    return refuse(services, res, info, path, REFUSALS.batchTooLarge);
+  const calls = url.searchParams.get("batch") === "1" ? fullPath.split(",") : [fullPath];
+  if (calls.length > MAX_BATCH_CALLS) return refuse(services, res, info, path, REFUSALS.batchTooLarge);
+  const streaming = acceptsStream(req);
+  if (!streaming && calls.some((call) => STREAMED_PROCEDURES.has(call))) {
+    return refuse(services, res, info, path, REFUSALS.streamTransportRequired);
   }
   let body: string | undefined;
   if (req.method === "POST") {
@@ -177,6 +267,10 @@ async function handleTrpc(
       return refuse(services, res, info, path, REFUSALS.unsupportedMediaType);
     }
     const read = await readBoundedBody(req);
+    // The body never arrived (reset, timeout): nothing was run or charged; one record says why.
+    if (read === "aborted" || arrival.cutOff) {
+      return auditRefusal(services, info, path, arrival.cutOff ?? "client_closed");
+    }
     if (read === "too_large") return refuse(services, res, info, path, REFUSALS.payloadTooLarge);
     if (read === "invalid_utf8") return refuse(services, res, info, path, REFUSALS.invalidJson);
     body = read;
@@ -226,7 +320,7 @@ async function handleTrpc(
   // No response leaves before every call's final record is committed.
   await Promise.allSettled(pending);
   if (!contextCreated) return sendRefusalWithRequestId(res, response, info.requestId);
-  await sendFetchResponse(res, response, headerValue(req, "trpc-accept") === "application/jsonl");
+  await sendFetchResponse(res, response, streaming);
 }
 
 /**
@@ -322,7 +416,9 @@ async function auditRefusal(
   }
 }
 
-async function readBoundedBody(req: IncomingMessage): Promise<string | "too_large" | "invalid_utf8"> {
+async function readBoundedBody(
+  req: IncomingMessage,
+): Promise<string | "too_large" | "invalid_utf8" | "aborted"> {
   const declared = Number(req.headers["content-length"] ?? "0");
   if (declared > MAX_BODY_BYTES) {
     req.resume();
@@ -330,13 +426,18 @@ async function readBoundedBody(req: IncomingMessage): Promise<string | "too_larg
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) {
-      req.resume();
-      return "too_large";
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.resume();
+        return "too_large";
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch {
+    // The socket was reset or timed out mid-body: not a malformed body.
+    return "aborted";
   }
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
@@ -351,6 +452,34 @@ function safeDecode(text: string): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Whether the URL carries a credential: a key (in the path or query, after undoing every layer
+ * of percent-encoding) or a query parameter named like one.
+ */
+function urlCarriesCredential(raw: string, url: URL): boolean {
+  let text = raw;
+  for (let round = 0; round < MAX_DECODE_ROUNDS; round++) {
+    if (looksLikeKey(text)) return true;
+    const decoded = lenientDecode(text);
+    if (decoded === text) break;
+    text = decoded;
+  }
+  if (looksLikeKey(text)) return true;
+  return [...url.searchParams.keys()].some((name) => CREDENTIAL_PARAMS.test(name));
+}
+
+/** Percent-decoding that keeps malformed escapes as they are instead of failing. */
+function lenientDecode(text: string): string {
+  return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => safeDecode(run) ?? run).replaceAll("+", " ");
+}
+
+/** The streaming transport as tRPC itself detects it (its `getAcceptHeader`): `trpc-accept`, else `accept`. */
+function acceptsStream(req: IncomingMessage): boolean {
+  const trpcAccept = headerValue(req, "trpc-accept");
+  if (trpcAccept !== undefined) return trpcAccept === "application/jsonl";
+  return (headerValue(req, "accept") ?? "").split(",").some((type) => type.trim() === "application/jsonl");
 }
 
 function isJsonOrEmpty(text: string | undefined): boolean {

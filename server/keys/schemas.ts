@@ -3,11 +3,13 @@ import { z } from "zod";
 import { END_USER_PATTERN } from "../auth/authenticate.ts";
 import { KEY_ID_PATTERN } from "../auth/key-format.ts";
 import { describeValidScopes, isKnownScope } from "../auth/scopes.ts";
+import { credentialFree } from "../guard/credential-free.ts";
 
 export const keyId = z.string().regex(KEY_ID_PATTERN, "a 12-character key id");
-export const ownerName = z
-  .string()
-  .regex(/^[A-Za-z0-9._@:-]{1,128}$/, "letters, digits and . _ @ : - (1-128)");
+export const ownerName = credentialFree(
+  z.string().regex(/^[A-Za-z0-9._@:-]{1,128}$/, "letters, digits and . _ @ : - (1-128)"),
+);
+const endUserName = credentialFree(z.string().regex(END_USER_PATTERN));
 // Unknown or malformed scopes are bad input, refused before admission like any invalid field.
 export const scopeList = z
   .array(
@@ -23,7 +25,7 @@ export const scopeList = z
 const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
 
 export const createKeyInput = z.strictObject({
-  name: z.string().trim().min(1).max(64),
+  name: credentialFree(z.string().trim().min(1).max(64)),
   scopes: scopeList,
   owner: ownerName.optional(),
   ttlSeconds: z.number().int().min(1).max(MAX_TTL_SECONDS).optional(),
@@ -31,7 +33,7 @@ export const createKeyInput = z.strictObject({
   rpm: z.number().int().min(1).max(1_000_000).optional(),
   dailyTokens: z.number().int().min(1).max(1_000_000_000_000).optional(),
   env: z.enum(["live", "test"]).default("live"),
-  endUser: z.string().regex(END_USER_PATTERN).optional(),
+  endUser: endUserName.optional(),
 });
 export type CreateKeyInput = z.infer<typeof createKeyInput>;
 
@@ -65,6 +67,6 @@ export const deriveKeyInput = z.strictObject({
   maxUses: z.number().int().min(1).max(1_000_000_000).optional(),
   rpm: limitValue.max(1_000_000).optional(),
   dailyTokens: limitValue.max(1_000_000_000_000).optional(),
-  endUser: z.string().regex(END_USER_PATTERN).optional(),
+  endUser: endUserName.optional(),
 });
 export type DeriveKeyInput = z.infer<typeof deriveKeyInput>;

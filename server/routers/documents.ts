@@ -6,12 +6,13 @@ import { withDatabase } from "../db-errors.ts";
 import { sourceName } from "../documents/schemas.ts";
 import { addDocument, listDocuments, removeDocument } from "../documents/store.ts";
 import { fail } from "../errors.ts";
+import { credentialFree } from "../guard/credential-free.ts";
 import { router, scopedProcedure } from "../trpc.ts";
 
 const addDocumentInput = z.strictObject({
   source: sourceName,
-  title: z.string().trim().min(1).max(200),
-  body: z.string().min(1).max(200_000),
+  title: credentialFree(z.string().trim().min(1).max(200)),
+  body: credentialFree(z.string().min(1).max(200_000)),
 });
 
 const listInput = z.strictObject({

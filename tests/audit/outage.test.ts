@@ -154,6 +154,32 @@ describe.skipIf(!baseUrl)("the database fails during a call (Postgres behind a T
     expect(await verifyNow(s)).toMatchObject({ ok: true, problems: [] });
   });
 
+  it("the spooled refusal keeps no secret of the call's input (a key in `text`), nor does its replay", async () => {
+    const s = services as RunningServices;
+    const key = await createTestKey(s, { scopes: ["endpoint:summarize-doc"] });
+    const planted = await createTestKey(s, { scopes: ["endpoint:summarize-doc"] });
+    const secret = planted.plaintext.split("_")[3] ?? "";
+    await proxy.cut();
+    const requestId = "req_spool_secret";
+    await expectUnavailable(
+      callerFor(s, key.plaintext, { requestId }).summarizeDoc({
+        text: `Deploy with x${planted.plaintext} today. The key is ${planted.plaintext}.`,
+      }),
+    );
+    const onDisk = readdirSync(auditDir)
+      .filter((name) => name.startsWith("spool-"))
+      .map((name) => readFileSync(join(auditDir, name), "utf8"))
+      .join("\n");
+    expect(onDisk).toContain(requestId);
+    expect(onDisk).toContain("[redacted:scopegate_key]");
+    expect(onDisk).not.toContain(secret.slice(0, 32));
+    await proxy.restore();
+    expect(await s.audit.replaySpool()).toBe(1);
+    const stored = JSON.stringify(await rowsOf(requestId));
+    expect(stored).toContain("[redacted:scopegate_key]");
+    expect(stored).not.toContain(secret.slice(0, 32));
+  });
+
   it("hung (answers nothing) before the call: refused within 3 s, no model call, spooled", async () => {
     const s = services as RunningServices;
     const key = await createTestKey(s, { scopes: ["endpoint:summarize-doc"] });

@@ -4,6 +4,7 @@ import { readdirSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { AuditRecord } from "../../server/audit/record.ts";
+import { redactRecord } from "../../server/audit/redacted-record.ts";
 import { AuditSpool } from "../../server/audit/spool.ts";
 import { auditRows, useTestServices } from "../helpers/services.ts";
 import { verifyNow, withAuditDir } from "./support.ts";
@@ -50,11 +51,23 @@ describe("audit spool", () => {
     // The same call's final committed after all (the database answered late): the spooled
     // refusal must not become a second final.
     await dead.write(
-      { phase: "final", requestId: "req_a", callId: "call_a", outcome: "error", reason: "unavailable" },
+      redactRecord({
+        phase: "final",
+        requestId: "req_a",
+        callId: "call_a",
+        outcome: "error",
+        reason: "unavailable",
+      }),
       now,
     );
     await dead.write(
-      { phase: "final", requestId: "req_b", callId: "call_b", outcome: "error", reason: "unavailable" },
+      redactRecord({
+        phase: "final",
+        requestId: "req_b",
+        callId: "call_b",
+        outcome: "error",
+        reason: "unavailable",
+      }),
       now,
     );
     const [file] = spoolFiles(dir);
@@ -85,7 +98,7 @@ describe("audit spool", () => {
       reason: "unavailable",
     });
     const intoChain = (records: AuditRecord[]) => s.audit.append(...records);
-    await spool.write(refusal(1), new Date());
+    await spool.write(redactRecord(refusal(1)), new Date());
 
     // A replay whose database step fails leaves the records on disk for the next one.
     await expect(
@@ -112,7 +125,7 @@ describe("audit spool", () => {
       await intoChain(records);
     });
     await waiting;
-    await spool.write(refusal(2), new Date());
+    await spool.write(redactRecord(refusal(2)), new Date());
     expect(spool.hasPending).toBe(true);
     release();
     expect(await replaying).toBe(1);

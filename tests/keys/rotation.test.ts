@@ -46,6 +46,9 @@ describe("keys.rotate", () => {
     expect(await outcomeOf(callerFor(s, old.plaintext).summarizeDoc(text))).toBeNull();
     expect(await outcomeOf(callerFor(s, rotated.key).summarizeDoc(text))).toBeNull();
     await expectRefusal(callerFor(s, rotated.key).summarizeDoc(text), "TOO_MANY_REQUESTS", "rate_limited");
+    // whoami takes a rate slot too: it answers once the bucket has refilled.
+    await expectRefusal(callerFor(s, rotated.key).keys.whoami(), "TOO_MANY_REQUESTS", "rate_limited");
+    testClockOf(s).advance(20_000);
     const shown = await callerFor(s, rotated.key).keys.whoami();
     expect(shown.usage.uses).toBe(3);
     expect(shown.limits.rpm).toBe(3);
