@@ -52,9 +52,8 @@ export interface CommandSpec<O extends OptionSpecs = OptionSpecs> {
   options: O;
   /** Placeholders of the required positional arguments, in order (`ID`, `FILE`). */
   positionals?: string[];
-  /** The command parses its own arguments (those after its name), e.g. `db roles`. */
-  rawArgs?: boolean;
-  run(parsed: ParsedCommand<O>, io: CliIo, rawArgs: string[]): Promise<number>;
+  /** `args` are the arguments after the command's name, for a handler that parses its own (`db roles`). */
+  run(parsed: ParsedCommand<O>, io: CliIo, args: string[]): Promise<number>;
 }
 
 /** Keeps the option names typed inside `run` while the registry holds a plain list. */

@@ -40,7 +40,8 @@ async function runCommand(
   env: Record<string, string | undefined>,
   streams: Streams,
 ): Promise<number> {
-  const parsed = spec.rawArgs ? { values: {}, positionals: [] } : parseCommandArgs(spec, args);
+  // Arguments are checked before anything is loaded or opened, also for commands that re-read them.
+  const parsed = parseCommandArgs(spec, args);
   const [{ loadConfig }, { createLogger }, { connect }] = await Promise.all([
     import("../config.ts"),
     import("../logger.ts"),

@@ -85,8 +85,8 @@ const dbRolesCommand = defineCommand({
     "app-role": { type: "string", arg: "R", help: "the role the server runs as (default scopegate_app)" },
     apply: { type: "boolean", help: "run the SQL instead of printing it" },
   },
-  rawArgs: true,
   async run(_parsed, io, args) {
+    // db.ts parses its own arguments (these options mirror it, for help and early checks).
     const { dbCommand } = await import("./db.ts");
     return dbCommand("roles", args, io);
   },
