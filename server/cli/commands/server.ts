@@ -2,7 +2,7 @@
 // prepare the database and server. Their modules load only when the command runs.
 import type { Config } from "../../config.ts";
 import { acquireLock, DataDirLocked, readLiveLock } from "../../data-lock.ts";
-import { defineCommand } from "../command.ts";
+import { defineCommand, JSON_OPTION, printer } from "../command.ts";
 import { UsageError } from "../format.ts";
 
 // After a clean stop, how long driver handles (postgres-js reconnect timers) may keep the
@@ -55,10 +55,10 @@ function lockForMigration(config: Config) {
 
 const migrateCommand = defineCommand({
   name: "migrate",
-  synopsis: "",
+  synopsis: "[--json]",
   summary: "Apply the committed database migrations (the server also applies them at start).",
-  options: {},
-  async run(_parsed, io) {
+  options: { ...JSON_OPTION },
+  async run({ values }, io) {
     const lock = lockForMigration(io.config);
     try {
       const { openMigratedDatabase } = await import("../../services.ts");
@@ -67,7 +67,7 @@ const migrateCommand = defineCommand({
     } finally {
       lock?.release();
     }
-    io.out("migrations applied");
+    printer(io, values.json)({ migrations: "applied" }, () => "migrations applied");
     return 0;
   },
 });
