@@ -107,7 +107,10 @@ function typePrinter(ts, program) {
         return `${name}<${print(element, `${path}[]`)}>`;
       }
       if (checker.isTupleType(type)) {
-        return `[${checker.getTypeArguments(type).map((t, i) => print(t, `${path}[${i}]`)).join(", ")}]`;
+        return `[${checker
+          .getTypeArguments(type)
+          .map((t, i) => print(t, `${path}[${i}]`))
+          .join(", ")}]`;
       }
       if (isLibInterface(type)) {
         const args = type.objectFlags & ts.ObjectFlags.Reference ? checker.getTypeArguments(type) : [];
@@ -130,7 +133,7 @@ function typePrinter(ts, program) {
       stack.delete(type);
     }
   }
-  const wrap = (text) => (/^[\w"'`{[\-]/.test(text) && !text.includes(" | ") ? text : `(${text})`);
+  const wrap = (text) => (/^[\w"'`{[-]/.test(text) && !text.includes(" | ") ? text : `(${text})`);
   return { checker, print };
 }
 
@@ -190,7 +193,11 @@ function generateRouterDeclarations(ts, program) {
 
 async function buildDeclarations(ts) {
   const configPath = join(ROOT, "tsconfig.json");
-  const parsed = ts.getParsedCommandLineOfConfigFile(configPath, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    configPath,
+    {},
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} },
+  );
   const options = {
     ...parsed.options,
     noEmit: false,
@@ -206,15 +213,19 @@ async function buildDeclarations(ts) {
   await writeFile(join(OUT, "app-router.d.ts"), generateRouterDeclarations(ts, program));
 }
 
+/** `declarations`: "required" (npm pack), "optional" (skipped without dev dependencies), or "none". */
 export async function buildClient({ declarations = "required" } = {}) {
   // Files are overwritten in place, never removed first: tests import client/dist while another
   // test packs the client.
   await mkdir(OUT, { recursive: true });
   await buildJs();
+  if (declarations === "none") return;
   await copyFile(join(ROOT, "LICENSE"), join(CLIENT, "LICENSE"));
   const ts = loadTypeScript();
   if (!ts) {
-    if (declarations === "required") throw new Error("client declarations need the client workspace's dev dependencies (npm install)");
+    if (declarations === "required") {
+      throw new Error("client declarations need the client workspace's dev dependencies (npm install)");
+    }
     process.stderr.write("build-client: dev dependencies not installed; client/dist has no declarations\n");
     return;
   }
@@ -222,5 +233,10 @@ export async function buildClient({ declarations = "required" } = {}) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await buildClient({ declarations: process.argv.includes("--optional-types") ? "optional" : "required" });
+  const declarations = process.argv.includes("--js-only")
+    ? "none"
+    : process.argv.includes("--optional-types")
+      ? "optional"
+      : "required";
+  await buildClient({ declarations });
 }

@@ -31,6 +31,11 @@ const EXPORT_PAGE = 1000;
 // far back and drops what it already printed, so none is skipped.
 const TAIL_LOOKBACK_MS = 10_000;
 
+const WINDOW_OPTIONS = {
+  since: { type: "string", arg: "1h", help: "a duration ago or an ISO timestamp" },
+  until: { type: "string", arg: "T", help: "a duration ago or an ISO timestamp" },
+} as const;
+
 /** `1h` (ago) or an ISO timestamp. */
 function pointInTime(flag: string, text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
@@ -53,8 +58,7 @@ const list = defineCommand({
     outcome: { type: "string", arg: "O", help: `one of ${OUTCOMES.join(", ")}` },
     procedure: { type: "string", arg: "P", help: "records of this procedure" },
     phase: { type: "string", arg: "P", help: `one of ${PHASES.join(", ")}` },
-    since: { type: "string", arg: "1h", help: "a duration ago or an ISO timestamp" },
-    until: { type: "string", arg: "T", help: "a duration ago or an ISO timestamp" },
+    ...WINDOW_OPTIONS,
     limit: { type: "string", arg: "N", help: "at most N records (default 50)" },
     cursor: { type: "string", arg: "ID", help: "continue after a previous page" },
     ...JSON_OPTION,
@@ -147,8 +151,7 @@ const exportRecords = defineCommand({
   synopsis: "[--since 1h] [--until T] [--format jsonl]",
   summary: "Every record in the window as JSON lines, oldest first.",
   options: {
-    since: { type: "string", arg: "1h", help: "a duration ago or an ISO timestamp" },
-    until: { type: "string", arg: "T", help: "a duration ago or an ISO timestamp" },
+    ...WINDOW_OPTIONS,
     format: { type: "string", arg: "jsonl", help: "only jsonl" },
   },
   async run({ values }, io) {
