@@ -5,10 +5,6 @@ import { acquireLock, DataDirLocked, readLiveLock } from "../../data-lock.ts";
 import { defineCommand, JSON_OPTION, printer } from "../command.ts";
 import { UsageError } from "../format.ts";
 
-// After a clean stop, how long driver handles (postgres-js reconnect timers) may keep the
-// process alive before it exits anyway.
-const EXIT_BACKSTOP_MS = 2_000;
-
 const serveCommand = defineCommand({
   name: "serve",
   synopsis: "[--port N]",
@@ -32,7 +28,8 @@ const serveCommand = defineCommand({
       process.once("SIGTERM", shutdown);
       process.once("SIGINT", shutdown);
     });
-    setTimeout(() => process.exit(0), EXIT_BACKSTOP_MS).unref();
+    // The bin exits once this returns, so a driver handle left behind by a database outage
+    // (postgres-js reconnect timers) cannot keep a stopped server alive.
     return 0;
   },
 });
