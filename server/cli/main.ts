@@ -98,7 +98,10 @@ async function describeFailure(error: unknown, spec: CommandSpec): Promise<Failu
     return { exitCode: 2, error: { reason: "config_error", message }, text: `scopegate: ${message}` };
   }
   if (error instanceof DataDirLocked) {
-    const hint = error.holder.port ? "" : "; stop it or wait for it to publish its port";
+    // No port yet: a server still starting, or another command that opened the database itself.
+    const hint = error.holder.port
+      ? ""
+      : " (a server starting, or another scopegate command); try again when it is done";
     const message = `${error.message}${hint}`;
     return { exitCode: 1, error: { reason: "data_dir_locked", message }, text: `scopegate: ${message}` };
   }
