@@ -1,5 +1,4 @@
 // `scopegate keys …`: create, list, show, revoke, rotate, set-limits, derive.
-import { createInterface } from "node:readline";
 import { type CliIo, defineCommand, JSON_OPTION, printer, wholeNumber, withConnection } from "../command.ts";
 import { escapeControls, parseDuration, table, UsageError } from "../format.ts";
 
@@ -177,13 +176,21 @@ const setLimits = defineCommand({
   },
 });
 
+// A key is 60 characters; more than this before a newline is not a key.
+const MAX_KEY_LINE = 1024;
+
 /** The first line of stdin: how a parent key arrives without landing in argv (shell history, ps). */
 async function readKeyFromStdin(io: CliIo): Promise<string> {
   if (io.stdin.isTTY) throw new UsageError("--from-key - reads the parent key from stdin; pipe it in");
-  for await (const line of createInterface({ input: io.stdin, crlfDelay: Number.POSITIVE_INFINITY })) {
-    return line.trim();
+  let text = "";
+  for await (const chunk of io.stdin) {
+    text += chunk.toString();
+    const end = text.indexOf("\n");
+    if (end !== -1) return text.slice(0, end).trim();
+    if (text.length > MAX_KEY_LINE)
+      throw new UsageError("--from-key -: the first line of stdin is not a key");
   }
-  return "";
+  return text.trim();
 }
 
 const derive = defineCommand({
