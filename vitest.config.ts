@@ -8,7 +8,7 @@ export default defineConfig({
     pool: "forks",
     maxWorkers: 2,
     isolate: false,
-    globalSetup: ["tests/global-setup.ts"],
+    globalSetup: ["tests/build-setup.ts", "tests/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

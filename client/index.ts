@@ -1,4 +1,4 @@
-// The typed scopegate SDK (`scopegate/client`): createClient for Node 20 and browsers, the
+// The typed scopegate SDK (`@scopegate/client`): createClient for Node 20 and browsers, the
 // router's input/output types, and describeError. Server code is imported as types only.
 import {
   createTRPCClient,
@@ -9,7 +9,7 @@ import {
   type TRPCClient,
 } from "@trpc/client";
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
-import type { AppRouter } from "../server/routers/app.ts";
+import type { AppRouter } from "./app-router.ts";
 
 export { describeError, type ErrorDescription } from "./errors.ts";
 export type { AppRouter };

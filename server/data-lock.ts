@@ -11,8 +11,11 @@ export interface LockInfo {
 }
 
 export class DataDirLocked extends Error {
-  constructor(readonly holder: LockInfo) {
-    super(`the data directory is in use by process ${holder.pid}`);
+  constructor(
+    readonly holder: LockInfo,
+    message = `the data directory is in use by process ${holder.pid}`,
+  ) {
+    super(message);
   }
 }
 

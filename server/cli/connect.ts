@@ -3,14 +3,11 @@
 // token (root, audited as local-cli); otherwise the database itself, opened in-process (root).
 import { randomBytes } from "node:crypto";
 import { isIPv6 } from "node:net";
-import { createTRPCClient, httpBatchLink, localLink, type TRPCClient } from "@trpc/client";
+import { createTRPCClient, httpBatchLink, type TRPCClient } from "@trpc/client";
 import type { Config } from "../config.ts";
-import { createContext } from "../context.ts";
 import { acquireLock, readLiveLock } from "../data-lock.ts";
-import { newRequestId } from "../ids.ts";
 import type { Logger } from "../logger.ts";
-import { type AppRouter, appRouter } from "../routers/app.ts";
-import { openServices } from "../services.ts";
+import type { AppRouter } from "../routers/app.ts";
 
 export interface CliConnection {
   api: TRPCClient<AppRouter>;
@@ -30,8 +27,8 @@ function httpClient(url: string, bearer: string): TRPCClient<AppRouter> {
 }
 
 /**
- * `asKey` acts with that API key instead of as root (e.g. `keys derive --from-key`): through the
- * remote or local server when there is one, else in-process, but always authenticated as the key.
+ * `asKey` acts with that API key instead of as root (e.g. `keys derive`): through the remote or
+ * local server when there is one, else in-process, but always authenticated as the key.
  */
 export async function connect(
   env: Record<string, string | undefined>,
@@ -40,10 +37,15 @@ export async function connect(
   asKey?: string,
 ): Promise<CliConnection> {
   const remoteUrl = env.SCOPEGATE_URL;
-  const remoteKey = env.SCOPEGATE_API_KEY;
-  if (remoteUrl || remoteKey) {
-    if (!remoteUrl || !remoteKey) throw new Error("set both SCOPEGATE_URL and SCOPEGATE_API_KEY, or neither");
-    return { api: httpClient(remoteUrl, asKey ?? remoteKey), mode: "remote", close: async () => {} };
+  if (remoteUrl) {
+    // A command acting as a given key needs only the URL: that key is its credential.
+    const bearer = asKey ?? env.SCOPEGATE_API_KEY;
+    if (!bearer) throw new Error("SCOPEGATE_URL is set: set SCOPEGATE_API_KEY too, or neither");
+    return { api: httpClient(remoteUrl, bearer), mode: "remote", close: async () => {} };
+  }
+  // A key with no URL most likely meant a remote server: never act as root by mistake.
+  if (env.SCOPEGATE_API_KEY && asKey === undefined) {
+    throw new Error("SCOPEGATE_API_KEY is set: set SCOPEGATE_URL too, or neither");
   }
   if (config.database.kind === "pglite") {
     const holder = readLiveLock(config.dataDir);
@@ -55,8 +57,22 @@ export async function connect(
       };
     }
   }
+  return connectDirect(config, logger, asKey);
+}
+
+/** Opens the database in this process (holding the embedded data dir's lock while open). */
+async function connectDirect(config: Config, logger: Logger, asKey?: string): Promise<CliConnection> {
   const lock = config.database.kind === "pglite" ? acquireLock(config.dataDir) : null;
   try {
+    // The server's modules load only here: commands that go through a server stay fast.
+    const [{ localLink }, { createContext }, { newRequestId }, { appRouter }, { openServices }] =
+      await Promise.all([
+        import("@trpc/client"),
+        import("../context.ts"),
+        import("../ids.ts"),
+        import("../routers/app.ts"),
+        import("../services.ts"),
+      ]);
     const token = `sglocal_${randomBytes(32).toString("base64url")}`;
     const services = await openServices(config, { logger, localAdminToken: token });
     const api = createTRPCClient<AppRouter>({

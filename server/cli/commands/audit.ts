@@ -1,9 +1,8 @@
 // `scopegate audit …`: list with filters, verify (exit 1 at the first problem), stats, tail,
 // export as JSON lines, prune (local operator), and the public key auditors verify with.
 import { setTimeout as sleep } from "node:timers/promises";
-import { parseArgs } from "node:util";
 import { publicKeyText } from "../../audit/signing.ts";
-import { type CliIo, type CommandGroup, printer, wholeNumber, withConnection } from "../command.ts";
+import { type CliIo, defineCommand, JSON_OPTION, printer, wholeNumber, withConnection } from "../command.ts";
 import type { CliConnection } from "../connect.ts";
 import { escapeControls, parseDuration, table, UsageError } from "../format.ts";
 
@@ -32,6 +31,11 @@ const EXPORT_PAGE = 1000;
 // far back and drops what it already printed, so none is skipped.
 const TAIL_LOOKBACK_MS = 10_000;
 
+const WINDOW_OPTIONS = {
+  since: { type: "string", arg: "1h", help: "a duration ago or an ISO timestamp" },
+  until: { type: "string", arg: "T", help: "a duration ago or an ISO timestamp" },
+} as const;
+
 /** `1h` (ago) or an ISO timestamp. */
 function pointInTime(flag: string, text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
@@ -43,136 +47,189 @@ function pointInTime(flag: string, text: string | undefined): string | undefined
   return new Date(Date.now() - parseDuration(text) * 1000).toISOString();
 }
 
-export const auditCommand: CommandGroup = async (sub, args, io) => {
-  const { values } = parseArgs({
-    args,
-    options: {
-      json: { type: "boolean", default: false },
-      key: { type: "string" },
-      owner: { type: "string" },
-      outcome: { type: "string" },
-      procedure: { type: "string" },
-      phase: { type: "string" },
-      since: { type: "string" },
-      until: { type: "string" },
-      limit: { type: "string" },
-      cursor: { type: "string" },
-      format: { type: "string" },
-      interval: { type: "string" },
-      "older-than": { type: "string" },
-    },
-  });
-  const print = printer(io, values.json);
-  if (values.outcome !== undefined && !isOutcome(values.outcome)) {
-    throw new UsageError(`--outcome is one of ${OUTCOMES.join(", ")}`);
-  }
-  if (values.phase !== undefined && !isPhase(values.phase)) {
-    throw new UsageError(`--phase is one of ${PHASES.join(", ")}`);
-  }
-  const outcome = values.outcome;
-  const phase = values.phase;
-  if (sub === "public-key") {
+const list = defineCommand({
+  name: "audit list",
+  synopsis:
+    "[--key ID] [--owner O] [--outcome O] [--procedure P] [--phase P] [--since 1h] [--until T] [--limit N] [--cursor ID] [--json]",
+  summary: "List audit records, newest first, with filters.",
+  options: {
+    key: { type: "string", arg: "ID", help: "records of this key id" },
+    owner: { type: "string", arg: "O", help: "records of this owner" },
+    outcome: { type: "string", arg: "O", help: `one of ${OUTCOMES.join(", ")}` },
+    procedure: { type: "string", arg: "P", help: "records of this procedure" },
+    phase: { type: "string", arg: "P", help: `one of ${PHASES.join(", ")}` },
+    ...WINDOW_OPTIONS,
+    limit: { type: "string", arg: "N", help: "at most N records (default 50)" },
+    cursor: { type: "string", arg: "ID", help: "continue after a previous page" },
+    ...JSON_OPTION,
+  },
+  async run({ values }, io) {
+    const { outcome, phase } = values;
+    if (outcome !== undefined && !isOutcome(outcome)) {
+      throw new UsageError(`--outcome is one of ${OUTCOMES.join(", ")}`);
+    }
+    if (phase !== undefined && !isPhase(phase))
+      throw new UsageError(`--phase is one of ${PHASES.join(", ")}`);
+    const filters = {
+      keyId: values.key,
+      owner: values.owner,
+      outcome,
+      procedure: values.procedure,
+      phase,
+      since: pointInTime("since", values.since),
+      until: pointInTime("until", values.until),
+      limit: wholeNumber("limit", values.limit) ?? 50,
+      cursor: wholeNumber("cursor", values.cursor),
+    };
+    return withConnection(io, async ({ api }) => {
+      const page = await api.audit.list.query(filters);
+      printer(io, values.json)(page.items, () => {
+        const more = page.nextCursor === null ? "" : `\nmore: --cursor ${page.nextCursor}`;
+        return `${table(page.items, LIST_COLUMNS)}${more}`;
+      });
+      return 0;
+    });
+  },
+});
+
+const verify = defineCommand({
+  name: "audit verify",
+  synopsis: "[--json]",
+  summary: "Check the hash chains and signed checkpoints; exit 1 at the first problem.",
+  options: { ...JSON_OPTION },
+  run: ({ values }, io) =>
+    withConnection(io, async ({ api }) => {
+      const report = await api.audit.verify.query({});
+      const first = report.problems[0];
+      printer(io, values.json)(report, () =>
+        first
+          ? `audit log NOT intact: ${first.kind} at record ${first.recordId ?? "-"} (chain ${first.writerId}, seq ${first.seq ?? "-"})\n${escapeControls(first.message)}` +
+            (report.problems.length > 1
+              ? `\n(${report.problems.length - 1} more chain(s) with problems)`
+              : "")
+          : `audit log intact: ${report.records} records in ${report.chains} chain(s), ${report.checkpoints} signed checkpoint(s); ${report.uncheckpointed} record(s) newer than the latest checkpoints`,
+      );
+      if (first && !values.json) io.out(`first problem at record ${first.recordId ?? "-"}`);
+      return first ? 1 : 0;
+    }),
+});
+
+const stats = defineCommand({
+  name: "audit stats",
+  synopsis: "[--since 1h] [--json]",
+  summary: "Counts by outcome and reason; the keys and addresses most often denied.",
+  options: {
+    since: { type: "string", arg: "1h", help: "a duration ago or an ISO timestamp (default 1h)" },
+    ...JSON_OPTION,
+  },
+  async run({ values }, io) {
+    const since = pointInTime("since", values.since ?? "1h") ?? "";
+    return withConnection(io, async ({ api }) => {
+      const result = await api.audit.stats.query({ since });
+      printer(io, values.json)(result, () =>
+        [
+          `since ${result.since}`,
+          "",
+          table(result.byOutcome, ["outcome", "count"]),
+          "",
+          table(result.byReason, ["outcome", "reason", "count"]),
+          "",
+          "top keys by denied attempts",
+          table(result.topDeniedKeys, ["key", "count"]),
+          "",
+          "top addresses by denied attempts",
+          table(result.topDeniedAddresses, ["address", "count"]),
+        ].join("\n"),
+      );
+      return 0;
+    });
+  },
+});
+
+const exportRecords = defineCommand({
+  name: "audit export",
+  synopsis: "[--since 1h] [--until T] [--format jsonl]",
+  summary: "Every record in the window as JSON lines, oldest first.",
+  options: {
+    ...WINDOW_OPTIONS,
+    format: { type: "string", arg: "jsonl", help: "only jsonl" },
+  },
+  async run({ values }, io) {
+    if ((values.format ?? "jsonl") !== "jsonl") throw new UsageError("--format: only jsonl is supported");
+    const since = pointInTime("since", values.since);
+    const until = pointInTime("until", values.until);
+    return withConnection(io, async ({ api }) => {
+      let afterId: number | undefined;
+      for (;;) {
+        const page = await api.audit.export.query({ since, until, afterId, limit: EXPORT_PAGE });
+        for (const item of page.items) io.out(JSON.stringify(item));
+        if (page.items.length < EXPORT_PAGE || page.lastId === null) return 0;
+        afterId = page.lastId;
+      }
+    });
+  },
+});
+
+const tailCommand = defineCommand({
+  name: "audit tail",
+  synopsis: "[--since 0s] [--interval 1s] [--limit N] [--json]",
+  summary: "Follow new records until interrupted (or until N were printed).",
+  options: {
+    since: { type: "string", arg: "0s", help: "start this long ago (default now)" },
+    interval: { type: "string", arg: "1s", help: "how often to poll" },
+    limit: { type: "string", arg: "N", help: "stop after N records" },
+    ...JSON_OPTION,
+  },
+  async run({ values }, io) {
+    const options = {
+      since: pointInTime("since", values.since ?? "0s") ?? new Date().toISOString(),
+      intervalMs: (values.interval ? parseDuration(values.interval) : 1) * 1000,
+      limit: wholeNumber("limit", values.limit),
+      json: values.json ?? false,
+    };
+    return withConnection(io, ({ api }) => tail(io, api, options));
+  },
+});
+
+const prune = defineCommand({
+  name: "audit prune",
+  synopsis: "--older-than 90d [--json]",
+  summary: "Delete records older than the cutoff; a signed checkpoint anchors what remains.",
+  options: {
+    "older-than": { type: "string", arg: "90d", help: "the cutoff age" },
+    ...JSON_OPTION,
+  },
+  async run({ values }, io) {
+    const olderThan = values["older-than"];
+    if (olderThan === undefined) throw new UsageError("audit prune needs --older-than");
+    const olderThanSeconds = parseDuration(olderThan);
+    return withConnection(io, async ({ api }) => {
+      const result = await api.audit.prune.mutate({ olderThanSeconds });
+      printer(io, values.json)(
+        result,
+        () =>
+          `pruned ${result.deleted} record(s) older than ${result.cutoff}; a signed checkpoint anchors what remains`,
+      );
+      return 0;
+    });
+  },
+});
+
+const publicKey = defineCommand({
+  name: "audit public-key",
+  synopsis: "",
+  summary: "Print the checkpoint verification key (for SCOPEGATE_AUDIT_VERIFY_KEYS).",
+  options: {},
+  async run(_parsed, io) {
     // Needs no connection: auditors copy this into SCOPEGATE_AUDIT_VERIFY_KEYS.
     const key = io.config.audit.verifyKeys[0];
     if (!key) throw new UsageError("no audit signing key configured");
     io.out(publicKeyText(key));
     return 0;
-  }
-  if (sub === "export" && (values.format ?? "jsonl") !== "jsonl") {
-    throw new UsageError("--format: only jsonl is supported");
-  }
-  if (sub === "prune" && values["older-than"] === undefined) {
-    throw new UsageError("usage: scopegate audit prune --older-than 90d");
-  }
-  return withConnection(io, async ({ api }) => {
-    switch (sub) {
-      case "list": {
-        const page = await api.audit.list.query({
-          keyId: values.key,
-          owner: values.owner,
-          outcome,
-          procedure: values.procedure,
-          phase,
-          since: pointInTime("since", values.since),
-          until: pointInTime("until", values.until),
-          limit: wholeNumber("limit", values.limit) ?? 50,
-          cursor: wholeNumber("cursor", values.cursor),
-        });
-        print(page.items, () => {
-          const more = page.nextCursor === null ? "" : `\nmore: --cursor ${page.nextCursor}`;
-          return `${table(page.items, LIST_COLUMNS)}${more}`;
-        });
-        return 0;
-      }
-      case "verify": {
-        const report = await api.audit.verify.query({});
-        const first = report.problems[0];
-        print(report, () =>
-          first
-            ? `audit log NOT intact: ${first.kind} at record ${first.recordId ?? "-"} (chain ${first.writerId}, seq ${first.seq ?? "-"})\n${escapeControls(first.message)}` +
-              (report.problems.length > 1
-                ? `\n(${report.problems.length - 1} more chain(s) with problems)`
-                : "")
-            : `audit log intact: ${report.records} records in ${report.chains} chain(s), ${report.checkpoints} signed checkpoint(s); ${report.uncheckpointed} record(s) newer than the latest checkpoints`,
-        );
-        if (first && !values.json) io.out(`first problem at record ${first.recordId ?? "-"}`);
-        return first ? 1 : 0;
-      }
-      case "stats": {
-        const stats = await api.audit.stats.query({
-          since: pointInTime("since", values.since ?? "1h") ?? "",
-        });
-        print(stats, () =>
-          [
-            `since ${stats.since}`,
-            "",
-            table(stats.byOutcome, ["outcome", "count"]),
-            "",
-            table(stats.byReason, ["outcome", "reason", "count"]),
-            "",
-            "top keys by denied attempts",
-            table(stats.topDeniedKeys, ["key", "count"]),
-            "",
-            "top addresses by denied attempts",
-            table(stats.topDeniedAddresses, ["address", "count"]),
-          ].join("\n"),
-        );
-        return 0;
-      }
-      case "export": {
-        const since = pointInTime("since", values.since);
-        const until = pointInTime("until", values.until);
-        let afterId: number | undefined;
-        for (;;) {
-          const page = await api.audit.export.query({ since, until, afterId, limit: EXPORT_PAGE });
-          for (const item of page.items) io.out(JSON.stringify(item));
-          if (page.items.length < EXPORT_PAGE || page.lastId === null) return 0;
-          afterId = page.lastId;
-        }
-      }
-      case "tail":
-        return tail(io, api, {
-          since: pointInTime("since", values.since ?? "0s") ?? new Date().toISOString(),
-          intervalMs: (values.interval ? parseDuration(values.interval) : 1) * 1000,
-          limit: wholeNumber("limit", values.limit),
-          json: values.json,
-        });
-      case "prune": {
-        const result = await api.audit.prune.mutate({
-          olderThanSeconds: parseDuration(values["older-than"] ?? ""),
-        });
-        print(
-          result,
-          () =>
-            `pruned ${result.deleted} record(s) older than ${result.cutoff}; a signed checkpoint anchors what remains`,
-        );
-        return 0;
-      }
-      default:
-        throw new UsageError(`unknown command: audit ${sub ?? ""}`);
-    }
-  });
-};
+  },
+});
+
+export const auditCommands = [list, verify, stats, exportRecords, tailCommand, prune, publicKey];
 
 type Api = CliConnection["api"];
 
