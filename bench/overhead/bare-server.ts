@@ -6,6 +6,7 @@ import { initTRPC } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import type { ModelProvider } from "../../server/model/provider.ts";
 import { summarizeDocInput } from "../../server/routers/ai.ts";
+import { testGrant } from "../../tests/helpers/grant.ts";
 
 const t = initTRPC.context<{ model: ModelProvider }>().create();
 
@@ -18,7 +19,7 @@ const bareRouter = t.router({
         { role: "user", content: `Summarize in at most ${input.maxWords} words.\n${text}` },
       ],
       task: { kind: "summarize", text, maxWords: input.maxWords },
-      maxOutputTokens: Math.min(1024, input.maxWords * 2),
+      grant: await testGrant(Math.min(1024, input.maxWords * 2)),
       ...(signal ? { signal } : {}),
     });
     return { summary: completion.text, model: completion.model, usage: completion.usage };

@@ -1,5 +1,7 @@
 // The model provider interface every backend implements (offline, OpenAI-compatible): one
-// model turn, optionally streamed, optionally offered tools it may ask to call.
+// model turn, optionally streamed, optionally offered tools it may ask to call, always under a
+// token grant; and the token estimates reservations are made from.
+import type { ModelGrant } from "../limits/token-budget.ts";
 
 export type ModelMessage =
   | { role: "system" | "user"; content: string }
@@ -37,7 +39,8 @@ export interface CompletionRequest {
   task: ModelTask;
   /** Offered tools; the model may ask for others, which the caller refuses. */
   tools?: ToolSpec[];
-  maxOutputTokens: number;
+  /** The round's token reservation; the model's output cap (`max_tokens`) is its output part. */
+  grant: ModelGrant;
   signal?: AbortSignal;
   /** When given, the turn is streamed: text is delivered here as it is generated. */
   onDelta?: (text: string) => void;
@@ -57,21 +60,57 @@ export interface ModelProvider {
   complete(request: CompletionRequest): Promise<Completion>;
 }
 
-/** A rough token count (about four characters a token) for reservations and offline usage. */
+// Chat templates add a few tokens around every message.
+const MESSAGE_OVERHEAD_TOKENS = 4;
+
+/**
+ * A token count that errs high, for reservations and for usage a provider does not report:
+ * four ASCII characters a token, and a token for every other UTF-16 unit (CJK, emoji and most
+ * non-Latin scripts run near a token a character, so a flat four-to-one would under-reserve).
+ */
 export function estimateTokens(text: string): number {
-  return tokensForChars(text.length);
+  let other = 0;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) other++;
+  return Math.ceil((text.length - other) / 4) + other;
 }
 
-const tokensForChars = (chars: number): number => Math.ceil(chars / 4);
+/** The longest prefix of `text` whose estimate fits in `maxTokens`: where a model stops at `max_tokens`. */
+export function truncateToTokens(text: string, maxTokens: number): string {
+  let tokens = 0;
+  let ascii = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) tokens++;
+    else if (ascii++ % 4 === 0) tokens++;
+    if (tokens > maxTokens) {
+      const cut = i > 0 && text.charCodeAt(i - 1) >= 0xd800 && text.charCodeAt(i - 1) <= 0xdbff ? i - 1 : i;
+      return text.slice(0, cut);
+    }
+  }
+  return text;
+}
+
+/** What a prompt is estimated to take: every message with its overhead, and the tools offered. */
+export function promptTokens(messages: readonly ModelMessage[], tools: readonly ToolSpec[] = []): number {
+  let tokens = 0;
+  for (const m of messages) {
+    tokens += MESSAGE_OVERHEAD_TOKENS + estimateTokens(m.content);
+    if (m.role === "assistant")
+      for (const c of m.toolCalls ?? []) tokens += estimateTokens(c.id + c.name + c.arguments);
+  }
+  for (const t of tools) tokens += estimateTokens(JSON.stringify(t));
+  return tokens;
+}
 
 /** Usage counted from the prompt and the answer, for providers (or streams) that report none. */
 export function countedUsage(
-  messages: readonly ModelMessage[],
+  request: Pick<CompletionRequest, "messages" | "tools">,
   text: string,
   calls: readonly ModelToolCall[],
-) {
-  // Lengths only: the estimate needs no joined copy of a prompt that may be megabytes.
-  const promptChars = messages.reduce((sum, m) => sum + m.content.length, Math.max(0, messages.length - 1));
-  const outputChars = calls.reduce((sum, c) => sum + c.name.length + c.arguments.length, text.length);
-  return { inputTokens: tokensForChars(promptChars), outputTokens: tokensForChars(outputChars) };
+): ModelUsage {
+  const outputTokens = calls.reduce(
+    (sum, c) => sum + estimateTokens(c.name + c.arguments),
+    estimateTokens(text),
+  );
+  return { inputTokens: promptTokens(request.messages, request.tools), outputTokens };
 }

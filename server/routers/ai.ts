@@ -22,14 +22,15 @@ import { type DocumentRef, documentRef } from "../documents/schemas.ts";
 import { findDocument } from "../documents/store.ts";
 import { fail } from "../errors.ts";
 import { spotlightDocuments } from "../guard/spotlight.ts";
-import { estimateTokens, type ModelMessage } from "../model/provider.ts";
-import { TOOL_NAMES } from "../tools/names.ts";
-import { createToolRegistry, offeredTools } from "../tools/registry.ts";
+import { type ModelMessage, promptTokens } from "../model/provider.ts";
+import { TOOL_NAMES, type ToolName } from "../tools/names.ts";
+import { createToolRegistry, offeredTools, toolSpec } from "../tools/registry.ts";
 import { type CallState, scopedProcedure } from "../trpc.ts";
 
 export const MAX_TEXT_CHARS = 200_000;
 const MAX_MESSAGE_CHARS = 32_000;
 const MAX_OUTPUT_TOKENS = 1024;
+const summaryTokens = (maxWords: number) => Math.min(MAX_OUTPUT_TOKENS, maxWords * 2);
 
 export const summarizeDocInput = z
   .strictObject({
@@ -41,6 +42,14 @@ export const summarizeDocInput = z
   .refine((v) => (v.text === undefined) !== (v.document === undefined), {
     message: "give exactly one of text or document",
     path: ["text"],
+  });
+
+/** Each document once: a repeated reference would only send the same text twice. */
+const documentRefs = z
+  .array(documentRef)
+  .max(10)
+  .refine((refs) => new Set(refs.map((r) => `${r.source}/${r.id.toLowerCase()}`)).size === refs.length, {
+    message: "each document may be referenced once",
   });
 
 export const chatInput = z.strictObject({
@@ -55,7 +64,7 @@ export const chatInput = z.strictObject({
     .min(1)
     .max(50)
     .refine((m) => m.some((x) => x.role === "user"), { message: "at least one user message" }),
-  documents: z.array(documentRef).max(10).optional(),
+  documents: documentRefs.optional(),
   /** Tools the caller wants offered to the model; each needs `tool:<name>`. */
   tools: z.array(z.enum(TOOL_NAMES)).max(TOOL_NAMES.length).optional(),
 });
@@ -74,20 +83,51 @@ async function loadDocuments(ctx: Context, refs: readonly DocumentRef[]) {
   });
 }
 
-/** Tokens reserved before the call: the prompt's estimate (documents included) plus the output cap. */
-async function reserveFor(ctx: Context, text: string, refs: readonly DocumentRef[]): Promise<number> {
+// Around each document the spotlight adds its boundary markers and attributes.
+const SPOTLIGHT_OVERHEAD_TOKENS = 48;
+
+/**
+ * What admission reserves: the first model round as it will be built (system frame, every
+ * referenced document, the caller's text, the tools offered) plus its output cap. The budget
+ * tops this up before any round that needs more (model-call.ts), so this only has to be close.
+ */
+async function reserveFor(
+  ctx: Context,
+  round: {
+    instructions: string;
+    texts: readonly string[];
+    refs: readonly DocumentRef[];
+    tools?: readonly ToolName[];
+    maxOutputTokens: number;
+  },
+): Promise<number> {
   let documentChars = 0;
-  if (refs.length > 0) {
+  if (round.refs.length > 0) {
     // Addressed by source and id, like every read: only documents in held sources are measured.
+    // References are unique (the input schema refuses repeats), so each row is one reference.
     const [row] = await withDatabase(() =>
       ctx.database.db
-        .select({ chars: sql<number>`coalesce(sum(length(${documents.body})), 0)::int` })
+        .select({
+          chars: sql<number>`coalesce(sum(length(${documents.body}) + length(${documents.title})), 0)::int`,
+        })
         .from(documents)
-        .where(or(...refs.map((r) => and(eq(documents.source, r.source), eq(documents.id, r.id))))),
+        .where(or(...round.refs.map((r) => and(eq(documents.source, r.source), eq(documents.id, r.id))))),
     );
     documentChars = Number(row?.chars ?? 0);
   }
-  return estimateTokens(text) + Math.ceil(documentChars / 4) + MAX_OUTPUT_TOKENS;
+  const registry = createToolRegistry(ctx.config);
+  const tools = (round.tools ?? []).flatMap((name) => {
+    const tool = registry.get(name);
+    return tool ? [toolSpec(tool)] : [];
+  });
+  const frame: ModelMessage = { role: "system", content: framePrompt(round.instructions).system };
+  const turns = round.texts.map((content): ModelMessage => ({ role: "user", content }));
+  return (
+    promptTokens([frame, ...turns], tools) +
+    Math.ceil(documentChars / 4) +
+    round.refs.length * SPOTLIGHT_OVERHEAD_TOKENS +
+    round.maxOutputTokens
+  );
 }
 
 function inputScopesOfChat(input: z.output<typeof chatInput>): Scope[] {
@@ -148,7 +188,13 @@ const chatProcedure = () =>
     input: chatInput,
     inputScopes: inputScopesOfChat,
     reserveTokens: (ctx, input) =>
-      reserveFor(ctx, input.messages.map((m) => m.content).join("\n"), input.documents ?? []),
+      reserveFor(ctx, {
+        instructions: CHAT_SYSTEM_PROMPT,
+        texts: input.messages.map((m) => m.content),
+        refs: input.documents ?? [],
+        tools: input.tools ?? [],
+        maxOutputTokens: MAX_OUTPUT_TOKENS,
+      }),
   });
 
 /** Top-level procedures (the SDK calls them as `summarizeDoc`, `chat` and `chatStream`). */
@@ -163,11 +209,12 @@ export const aiProcedures = {
       return scopes;
     },
     reserveTokens: (ctx, input) =>
-      reserveFor(
-        ctx,
-        `${input.text ?? ""}${input.instruction ?? ""}`,
-        input.document ? [input.document] : [],
-      ),
+      reserveFor(ctx, {
+        instructions: SUMMARIZE_SYSTEM_PROMPT,
+        texts: [input.text ?? "", input.instruction ?? ""],
+        refs: input.document ? [input.document] : [],
+        maxOutputTokens: summaryTokens(input.maxWords),
+      }),
   }).mutation(async ({ ctx, input, signal }) => {
     const [instruction] = input.instruction === undefined ? [] : screenPrompts(ctx, [input.instruction]);
     const [doc] = input.document ? await loadDocuments(ctx, [input.document]) : [];
@@ -190,7 +237,7 @@ export const aiProcedures = {
       {
         messages,
         task: { kind: "summarize", text, maxWords: input.maxWords, ...(instruction ? { instruction } : {}) },
-        maxOutputTokens: Math.min(MAX_OUTPUT_TOKENS, input.maxWords * 2),
+        maxOutputTokens: summaryTokens(input.maxWords),
       },
       signal,
     );

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { DATAMARK } from "../../server/guard/spotlight.ts";
 import { answerFromDocuments, extractiveSummary, OfflineProvider } from "../../server/model/offline.ts";
 import type { CompletionRequest, ToolSpec } from "../../server/model/provider.ts";
+import { testGrant } from "../helpers/grant.ts";
 
 const ARTICLE = [
   "Scopegate is a gateway that checks API keys before any model call.",
@@ -13,12 +14,13 @@ const ARTICLE = [
   "Refused calls and allowed calls are both written to the audit log by the gateway.",
 ].join(" ");
 
+const grant = await testGrant(256);
 const spec = (name: string): ToolSpec => ({ name, description: name, parameters: { type: "object" } });
 const chat = (content: string, tools: string[] = [], documents: string[] = []): CompletionRequest => ({
   messages: [{ role: "user", content }],
   task: { kind: "chat", documents },
   tools: tools.map(spec),
-  maxOutputTokens: 256,
+  grant,
 });
 
 describe("extractive summary", () => {
