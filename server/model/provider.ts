@@ -1,12 +1,15 @@
 // The model provider interface every backend implements (offline, OpenAI-compatible): one
 // model turn, optionally streamed, optionally offered tools it may ask to call, always under a
 // token grant; and the token estimates reservations are made from.
+import type { PromptText, UntrustedText } from "../guard/untrusted.ts";
 import type { ModelGrant } from "../limits/token-budget.ts";
 
+// Contents are prompt text: only the guard makes it (server/guard/untrusted.ts), so nothing
+// reaches a model without passing through it.
 export type ModelMessage =
-  | { role: "system" | "user"; content: string }
-  | { role: "assistant"; content: string; toolCalls?: ModelToolCall[] }
-  | { role: "tool"; toolCallId: string; content: string };
+  | { role: "system" | "user"; content: PromptText }
+  | { role: "assistant"; content: PromptText; toolCalls?: ModelToolCall[] }
+  | { role: "tool"; toolCallId: string; content: PromptText };
 
 /** A tool call as the model issued it: the arguments are raw, untrusted JSON text. */
 export interface ModelToolCall {
@@ -28,9 +31,9 @@ export interface ModelUsage {
 }
 
 export type ModelTask =
-  | { kind: "summarize"; text: string; maxWords: number; instruction?: string }
-  /** `documents`: the sanitized document bodies, for providers that do not read prompts. */
-  | { kind: "chat"; documents: string[] };
+  | { kind: "summarize"; text: UntrustedText; maxWords: number; instruction?: PromptText }
+  /** `documents`: the screened document bodies, for providers that do not read prompts. */
+  | { kind: "chat"; documents: UntrustedText[] };
 
 export interface CompletionRequest {
   /** The full prompt: system prompt, spotlighted documents, user turns, tool results. */
@@ -90,11 +93,14 @@ export function truncateToTokens(text: string, maxTokens: number): string {
   return text;
 }
 
+/** What one message of this content is estimated to take. */
+export const messageTokens = (content: string): number => MESSAGE_OVERHEAD_TOKENS + estimateTokens(content);
+
 /** What a prompt is estimated to take: every message with its overhead, and the tools offered. */
 export function promptTokens(messages: readonly ModelMessage[], tools: readonly ToolSpec[] = []): number {
   let tokens = 0;
   for (const m of messages) {
-    tokens += MESSAGE_OVERHEAD_TOKENS + estimateTokens(m.content);
+    tokens += messageTokens(m.content);
     if (m.role === "assistant")
       for (const c of m.toolCalls ?? []) tokens += estimateTokens(c.id + c.name + c.arguments);
   }

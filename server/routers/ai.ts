@@ -6,7 +6,7 @@ import { z } from "zod";
 import { documents } from "../../db/index.ts";
 import { startChatStream } from "../ai/chat-stream.ts";
 import { callModel } from "../ai/model-call.ts";
-import { screenDocuments, screenOutput, screenPrompts } from "../ai/prompt-guard.ts";
+import { screenDocument, screenOutput, screenPrompts } from "../ai/prompt-guard.ts";
 import {
   CHAT_SYSTEM_PROMPT,
   framePrompt,
@@ -22,7 +22,8 @@ import { type DocumentRef, documentRef } from "../documents/schemas.ts";
 import { findDocument } from "../documents/store.ts";
 import { fail } from "../errors.ts";
 import { spotlightDocuments } from "../guard/spotlight.ts";
-import { type ModelMessage, promptTokens } from "../model/provider.ts";
+import { type PromptText, prompt } from "../guard/untrusted.ts";
+import { type ModelMessage, messageTokens, promptTokens } from "../model/provider.ts";
 import { TOOL_NAMES, type ToolName } from "../tools/names.ts";
 import { createToolRegistry, offeredTools, toolSpec } from "../tools/registry.ts";
 import { type CallState, scopedProcedure } from "../trpc.ts";
@@ -94,7 +95,7 @@ const SPOTLIGHT_OVERHEAD_TOKENS = 48;
 async function reserveFor(
   ctx: Context,
   round: {
-    instructions: string;
+    instructions: PromptText;
     texts: readonly string[];
     refs: readonly DocumentRef[];
     tools?: readonly ToolName[];
@@ -121,9 +122,9 @@ async function reserveFor(
     return tool ? [toolSpec(tool)] : [];
   });
   const frame: ModelMessage = { role: "system", content: framePrompt(round.instructions).system };
-  const turns = round.texts.map((content): ModelMessage => ({ role: "user", content }));
   return (
-    promptTokens([frame, ...turns], tools) +
+    promptTokens([frame], tools) +
+    round.texts.reduce((sum, text) => sum + messageTokens(text), 0) +
     Math.ceil(documentChars / 4) +
     round.refs.length * SPOTLIGHT_OVERHEAD_TOKENS +
     round.maxOutputTokens
@@ -153,28 +154,31 @@ async function prepareChat(
     ctx,
     input.messages.map((m) => m.content),
   );
-  const docs = await loadDocuments(ctx, input.documents ?? []);
-  const bodies = screenDocuments(
-    ctx,
-    docs.map((d) => d.body),
-  );
+  // Titles are as untrusted as bodies: both are screened, and reach the model only spotlighted.
+  const docs = (await loadDocuments(ctx, input.documents ?? [])).map((d) => ({
+    title: screenDocument(ctx, d.title),
+    body: screenDocument(ctx, d.body),
+    source: d.source,
+    id: d.id,
+  }));
   const frame = framePrompt(CHAT_SYSTEM_PROMPT);
   const messages: ModelMessage[] = [{ role: "system", content: frame.system }];
   if (docs.length > 0) {
-    const spotlighted = spotlightDocuments(
-      docs.map((d, i) => ({ title: d.title, body: bodies[i] ?? "", source: d.source, id: d.id })),
-      frame.boundary,
-    );
-    messages.push({ role: "system", content: `Documents:\n${spotlighted}` });
+    messages.push({
+      role: "system",
+      content: prompt`Documents:\n${spotlightDocuments(docs, frame.boundary)}`,
+    });
   }
-  messages.push(...input.messages.map((m, i): ModelMessage => ({ role: m.role, content: turns[i] ?? "" })));
+  messages.push(
+    ...input.messages.map((m, i): ModelMessage => ({ role: m.role, content: turns[i] ?? prompt`` })),
+  );
   return {
     frame,
     conversation: {
       path,
       principal: ctx.principal,
       messages,
-      task: { kind: "chat", documents: bodies },
+      task: { kind: "chat", documents: docs.map((d) => d.body) },
       tools: offeredTools(createToolRegistry(ctx.config), ctx.principal, input.tools ?? []),
       frame,
       maxOutputTokens: MAX_OUTPUT_TOKENS,
@@ -218,18 +222,22 @@ export const aiProcedures = {
   }).mutation(async ({ ctx, input, signal }) => {
     const [instruction] = input.instruction === undefined ? [] : screenPrompts(ctx, [input.instruction]);
     const [doc] = input.document ? await loadDocuments(ctx, [input.document]) : [];
-    const [text = ""] = screenDocuments(ctx, [doc?.body ?? input.text ?? ""]);
+    const text = screenDocument(ctx, doc?.body ?? input.text ?? "");
     const frame = framePrompt(SUMMARIZE_SYSTEM_PROMPT);
     const spotlighted = spotlightDocuments(
-      [{ title: doc?.title ?? "text", body: text, source: doc?.source ?? "request", id: doc?.id ?? "text" }],
+      [
+        doc
+          ? { title: screenDocument(ctx, doc.title), body: text, source: doc.source, id: doc.id }
+          : { body: text, source: "request", id: "text" },
+      ],
       frame.boundary,
     );
-    const asked = instruction ? ` The caller adds: ${instruction}` : "";
+    const asked = instruction ? prompt` The caller adds: ${instruction}` : prompt``;
     const messages: ModelMessage[] = [
       { role: "system", content: frame.system },
       {
         role: "user",
-        content: `Summarize the document below in at most ${input.maxWords} words.${asked}\n${spotlighted}`,
+        content: prompt`Summarize the document below in at most ${input.maxWords} words.${asked}\n${spotlighted}`,
       },
     ];
     const completion = await callModel(

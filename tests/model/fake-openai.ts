@@ -212,6 +212,8 @@ export class FakePaymentApi {
   url = "";
   /** Answer with a redirect instead (to prove redirects are never followed). */
   redirectTo: string | null = null;
+  /** The raw JSON body to answer for a payment id, instead of the default status. */
+  answer: ((id: string) => string) | null = null;
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
@@ -221,6 +223,10 @@ export class FakePaymentApi {
         return;
       }
       const id = decodeURIComponent((req.url ?? "").split("/").pop() ?? "");
+      if (this.answer) {
+        res.writeHead(200, { "content-type": "application/json" }).end(this.answer(id));
+        return;
+      }
       json(res, 200, { id, status: "succeeded", amount: 4200, currency: "EUR" });
     });
     this.url = `${await listen(this.server)}/api/v1`;

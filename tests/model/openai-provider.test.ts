@@ -2,6 +2,7 @@
 // client: plain and streamed turns, tool calls, usage, retries on 429/5xx only, malformed
 // chunks and aborts.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { prompt } from "../../server/guard/untrusted.ts";
 import { OpenAIProvider } from "../../server/model/openai.ts";
 import type { CompletionRequest } from "../../server/model/provider.ts";
 import { testGrant } from "../helpers/grant.ts";
@@ -25,8 +26,8 @@ const provider = () =>
 const grant = await testGrant(64);
 const request = (overrides: Partial<CompletionRequest> = {}): CompletionRequest => ({
   messages: [
-    { role: "system", content: "You are terse." },
-    { role: "user", content: "Say hello." },
+    { role: "system", content: prompt`You are terse.` },
+    { role: "user", content: prompt`Say hello.` },
   ],
   task: { kind: "chat", documents: [] },
   grant,
