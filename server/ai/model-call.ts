@@ -50,10 +50,9 @@ export async function callModel(
     inputTokens: promptTokens(request.messages, request.tools),
     maxOutputTokens,
   });
-  let streamedTokens = 0;
   const counted = onDelta
     ? (text: string) => {
-        streamedTokens += estimateTokens(text);
+        grant.noteStreamed(estimateTokens(text));
         onDelta(text);
       }
     : undefined;
@@ -69,9 +68,15 @@ export async function callModel(
     ctx.call.model = completion.model;
     return { ...completion, usage: chargeRound(ctx, grant, completion.usage) };
   } catch (cause) {
-    // A stream cut off after text went out still used that much: the round is not free.
-    if (streamedTokens > 0)
-      chargeRound(ctx, grant, { inputTokens: grant.inputTokens, outputTokens: streamedTokens });
+    // A stream cut off after text went out still used that much: the round is not free. (If the
+    // call's final record is written first, settlement charges the same from the open grant.)
+    const unfinished = grant.unfinishedCharge;
+    if (unfinished > 0) {
+      chargeRound(ctx, grant, {
+        inputTokens: grant.inputTokens,
+        outputTokens: unfinished - grant.inputTokens,
+      });
+    }
     if (cause instanceof ScopegateError) throw cause;
     if (ctx.shutdown.aborted) throw shuttingDown(cause);
     if (clientSignal?.aborted) throw clientClosed(cause);

@@ -20,6 +20,7 @@ const MINT: unique symbol = Symbol("model grant");
 export class ModelGrant {
   readonly #budget: CallBudget;
   #open = true;
+  #streamed = 0;
 
   constructor(
     mint: typeof MINT,
@@ -33,6 +34,19 @@ export class ModelGrant {
 
   get tokens(): number {
     return this.inputTokens + this.maxOutputTokens;
+  }
+
+  /** Output a stream has delivered so far. */
+  noteStreamed(tokens: number): void {
+    this.#streamed += tokens;
+  }
+
+  /**
+   * What the round costs if it never finishes (its client left, it failed): nothing if no text
+   * went out, else its input and the output that did, capped by the grant.
+   */
+  get unfinishedCharge(): number {
+    return this.#streamed === 0 ? 0 : Math.min(this.tokens, this.inputTokens + this.#streamed);
   }
 
   /**
@@ -135,14 +149,17 @@ export class CallBudget {
   }
 
   /**
-   * The statement that replaces the call's reservation by what it was charged (rounds never
-   * charged, such as a failed one, give their tokens back) and adds an abuse penalty.
+   * The statement that replaces the call's reservation by what it was charged and adds an abuse
+   * penalty. A round still open (the call ended under it) costs its `unfinishedCharge`: a stream
+   * whose client left after text went out is not free, a round that sent nothing is refunded.
    */
   settlement(penaltyCalls: number): Statement | null {
+    let unfinished = 0;
+    for (const grant of this.open) unfinished += grant.unfinishedCharge;
     return settleCall(this.limitIds, {
       day: this.day,
       reserved: this.reserved,
-      used: this.charged,
+      used: this.charged + unfinished,
       penaltyCalls,
       now: this.clock(),
     });

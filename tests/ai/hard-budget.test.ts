@@ -13,9 +13,10 @@ import { keyLimits } from "../../db/index.ts";
 import { addDocument } from "../../server/documents/store.ts";
 import { reasonOf } from "../../server/errors.ts";
 import { tokensToday, utcDay } from "../../server/limits/gcra.ts";
+import { estimateTokens } from "../../server/model/provider.ts";
 import { startTestServer } from "../helpers/http.ts";
 import { callerFor, createTestKey, type TestServices } from "../helpers/services.ts";
-import { type Reply, text, toolCall, usage } from "../model/fake-openai.ts";
+import { type Reply, stream, text, toolCall, usage } from "../model/fake-openai.ts";
 import { expectRefusal, outcomeOf } from "../pipeline/support.ts";
 import { CHAT, rowsOfCall, SEARCH, useOpenAiServices } from "./support.ts";
 
@@ -187,6 +188,29 @@ describe("chatStream", () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe("a stream its client leaves", () => {
+  it("is charged for the text that went out, and no more than its reservation", async () => {
+    const s = services();
+    const key = await createTestKey(s, { scopes: CHAT, dailyTokens: 10_000 });
+    const words = Array.from({ length: 40 }, (_, i) => `Word${i} of a long answer. `);
+    fixture.fake.script(stream(words, { hangAfter: true }));
+    const events = await callerFor(s, key.plaintext).chatStream({ messages: ASK });
+    let delivered = "";
+    for await (const event of events) {
+      if (event.type === "delta") delivered += event.text;
+      break;
+    }
+    expect(delivered.length).toBeGreaterThan(0);
+    await s.audit.drain();
+    const { finals } = await rowsOfCall(s.database, "chatStream");
+    expect(finals.map((r) => r.reason)).toEqual(["client_closed"]);
+    const today = await expectWithinBudget(s, key.keyId);
+    // Its input and at least the delivered text; a refund would leave 0.
+    expect(today).toBeGreaterThan(estimateTokens(delivered));
+    expect(today).toBeLessThan(1024 + 1000);
   });
 });
 
