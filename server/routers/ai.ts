@@ -23,7 +23,7 @@ import { findDocument } from "../documents/store.ts";
 import { fail } from "../errors.ts";
 import { spotlightDocuments } from "../guard/spotlight.ts";
 import { type PromptText, prompt } from "../guard/untrusted.ts";
-import { type ModelMessage, messageTokens, promptTokens } from "../model/provider.ts";
+import { estimateTokens, type ModelMessage, messageTokens, promptTokens } from "../model/provider.ts";
 import { TOOL_NAMES, type ToolName } from "../tools/names.ts";
 import { createToolRegistry, offeredTools, toolSpec } from "../tools/registry.ts";
 import { type CallState, scopedProcedure } from "../trpc.ts";
@@ -84,37 +84,52 @@ async function loadDocuments(ctx: Context, refs: readonly DocumentRef[]) {
   });
 }
 
-// Around each document the spotlight adds its boundary markers and attributes.
-const SPOTLIGHT_OVERHEAD_TOKENS = 48;
+// Around each spotlighted text: its boundary markers and attributes, and the words that
+// introduce it.
+const SPOTLIGHT_OVERHEAD_TOKENS = 64;
+
+/** Datamarking turns each run of blanks into a mark the estimate counts as a token. */
+const datamarks = (text: string) => text.match(/[ \t]+/g)?.length ?? 0;
 
 /**
- * What admission reserves: the first model round as it will be built (system frame, every
- * referenced document, the caller's text, the tools offered) plus its output cap. The budget
- * tops this up before any round that needs more (model-call.ts), so this only has to be close.
+ * What admission reserves: the first model round as it will be built (system frame, the
+ * caller's turns, every spotlighted text and referenced document, the tools offered) plus its
+ * output cap. It errs high (the rest is given back at settlement), since the budget tops it up
+ * before any round that needs more (model-call.ts), which costs a transaction.
  */
 async function reserveFor(
   ctx: Context,
   round: {
     instructions: PromptText;
-    texts: readonly string[];
+    /** The caller's own turns, as they are. */
+    turns: readonly string[];
+    /** Text sent in the request to be read as data (spotlighted). */
+    inline?: readonly string[];
     refs: readonly DocumentRef[];
     tools?: readonly ToolName[];
     maxOutputTokens: number;
   },
 ): Promise<number> {
-  let documentChars = 0;
+  const inline = round.inline ?? [];
+  let documentTokens = 0;
   if (round.refs.length > 0) {
     // Addressed by source and id, like every read: only documents in held sources are measured.
     // References are unique (the input schema refuses repeats), so each row is one reference.
+    // As estimateTokens counts, bounded above: a quarter of the characters, every byte past the
+    // first of a non-ASCII character, and a datamark per space.
     const [row] = await withDatabase(() =>
       ctx.database.db
         .select({
-          chars: sql<number>`coalesce(sum(length(${documents.body}) + length(${documents.title})), 0)::int`,
+          tokens: sql<number>`coalesce(sum(
+            ceil((length(${documents.body}) + length(${documents.title})) / 4.0)
+            + octet_length(${documents.body}) - length(${documents.body})
+            + octet_length(${documents.title}) - length(${documents.title})
+            + length(${documents.body}) - length(replace(${documents.body}, ' ', ''))), 0)::int`,
         })
         .from(documents)
         .where(or(...round.refs.map((r) => and(eq(documents.source, r.source), eq(documents.id, r.id))))),
     );
-    documentChars = Number(row?.chars ?? 0);
+    documentTokens = Number(row?.tokens ?? 0);
   }
   const registry = createToolRegistry(ctx.config);
   const tools = (round.tools ?? []).flatMap((name) => {
@@ -124,9 +139,10 @@ async function reserveFor(
   const frame: ModelMessage = { role: "system", content: framePrompt(round.instructions).system };
   return (
     promptTokens([frame], tools) +
-    round.texts.reduce((sum, text) => sum + messageTokens(text), 0) +
-    Math.ceil(documentChars / 4) +
-    round.refs.length * SPOTLIGHT_OVERHEAD_TOKENS +
+    round.turns.reduce((sum, text) => sum + messageTokens(text), 0) +
+    inline.reduce((sum, text) => sum + estimateTokens(text) + datamarks(text), 0) +
+    documentTokens +
+    (round.refs.length + inline.length) * SPOTLIGHT_OVERHEAD_TOKENS +
     round.maxOutputTokens
   );
 }
@@ -194,7 +210,7 @@ const chatProcedure = () =>
     reserveTokens: (ctx, input) =>
       reserveFor(ctx, {
         instructions: CHAT_SYSTEM_PROMPT,
-        texts: input.messages.map((m) => m.content),
+        turns: input.messages.map((m) => m.content),
         refs: input.documents ?? [],
         tools: input.tools ?? [],
         maxOutputTokens: MAX_OUTPUT_TOKENS,
@@ -215,7 +231,8 @@ export const aiProcedures = {
     reserveTokens: (ctx, input) =>
       reserveFor(ctx, {
         instructions: SUMMARIZE_SYSTEM_PROMPT,
-        texts: [input.text ?? "", input.instruction ?? ""],
+        turns: input.instruction === undefined ? [] : [input.instruction],
+        inline: input.text === undefined ? [] : [input.text],
         refs: input.document ? [input.document] : [],
         maxOutputTokens: summaryTokens(input.maxWords),
       }),
