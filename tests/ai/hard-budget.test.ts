@@ -191,6 +191,34 @@ describe("chatStream", () => {
   });
 });
 
+describe("a stream that already spoke", () => {
+  it("ends with an error event budget_exhausted when the next round cannot be covered", async () => {
+    const s = services();
+    const key = await createTestKey(s, { scopes: [...CHAT, `tool:${SEARCH}`], dailyTokens: 4000 });
+    // Longer than the output guard's hold-back, so text is released before the tool call.
+    const said = Array.from({ length: 30 }, (_, i) => `Looking at part ${i} of the notes. `).join("");
+    fixture.fake.script(
+      ...Array.from({ length: 6 }, (_, n) =>
+        toolCall(SEARCH, { query: "budget rules" }, `call_${n}`, usage(90_000, 9_000), said),
+      ),
+    );
+    const events = await drainStream(
+      await callerFor(s, key.plaintext).chatStream({ messages: ASK, tools: [SEARCH] }),
+    );
+    expect(events[0]?.type).toBe("delta");
+    expect(events.at(-1)).toMatchObject({
+      type: "error",
+      code: "TOO_MANY_REQUESTS",
+      reason: "budget_exhausted",
+    });
+    const today = await expectWithinBudget(s, key.keyId);
+    await s.audit.drain();
+    const { finals } = await rowsOfCall(s.database, "chatStream");
+    expect(finals.map((r) => [r.outcome, r.reason])).toEqual([["denied", "budget_exhausted"]]);
+    expect(today).toBe((finals[0]?.inputTokens ?? 0) + (finals[0]?.outputTokens ?? 0));
+  });
+});
+
 describe("a stream its client leaves", () => {
   it("is charged for the text that went out, and no more than its reservation", async () => {
     const s = services();

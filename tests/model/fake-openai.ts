@@ -136,15 +136,19 @@ export const text =
       ? sse(res, [chunk({ role: "assistant", content }), usageChunk(reported)])
       : json(res, 200, completion({ content }, reported));
 
-/** A tool call, streamed when the request asks for a stream. */
+/** A tool call (after `content`, if any), streamed when the request asks for a stream. */
 export const toolCall =
-  (name: string, args: unknown, id = "call_1", reported: UpstreamUsage = USAGE): Reply =>
+  (name: string, args: unknown, id = "call_1", reported: UpstreamUsage = USAGE, content = ""): Reply =>
   (body, res) => {
     const call = { id, type: "function", function: { name, arguments: JSON.stringify(args) } };
     if (body.stream) {
-      sse(res, [chunk({ role: "assistant", tool_calls: [{ index: 0, ...call }] }), usageChunk(reported)]);
+      sse(res, [
+        chunk({ role: "assistant", content }),
+        chunk({ tool_calls: [{ index: 0, ...call }] }),
+        usageChunk(reported),
+      ]);
     } else {
-      json(res, 200, completion({ content: null, tool_calls: [call] }, reported));
+      json(res, 200, completion({ content: content || null, tool_calls: [call] }, reported));
     }
   };
 
