@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { ScopegateError } from "../../server/errors.ts";
 import { utcDay } from "../../server/limits/gcra.ts";
 import { CallBudget } from "../../server/limits/token-budget.ts";
+import { estimateTokens, truncateToTokens } from "../../server/model/provider.ts";
 
 /** One limit row: reserving is all-or-nothing, as the SQL's conditional update is. */
 function lineageRow(limit: number, start: number) {
@@ -108,5 +109,22 @@ describe("CallBudget", () => {
     const grant = await budget.cover({ inputTokens: 10, maxOutputTokens: 10 });
     grant.charge({ inputTokens: 1, outputTokens: 1 });
     expect(() => grant.charge({ inputTokens: 1, outputTokens: 1 })).toThrow("charged once");
+  });
+});
+
+describe("token estimates", () => {
+  it("count a token per four ASCII characters and per other UTF-16 unit; a cut prefix fits its cap", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 400 }), fc.nat(120), (text, cap) => {
+        let other = 0;
+        for (const unit of text.split("")) if (unit.charCodeAt(0) > 0x7f) other++;
+        expect(estimateTokens(text)).toBe(Math.ceil((text.length - other) / 4) + other);
+        const cut = truncateToTokens(text, cap);
+        expect(text.startsWith(cut)).toBe(true);
+        expect(estimateTokens(cut)).toBeLessThanOrEqual(cap);
+        if (estimateTokens(text) <= cap) expect(cut).toBe(text);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
