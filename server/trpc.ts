@@ -20,6 +20,7 @@ import type { Context } from "./context.ts";
 import { unavailable } from "./db-errors.ts";
 import { clientClosed, fail, isFloodCounted, reasonOf, ScopegateError } from "./errors.ts";
 import { newCallId } from "./ids.ts";
+import type { CallBudget } from "./limits/token-budget.ts";
 import type { ModelUsage } from "./model/provider.ts";
 
 export interface Meta {
@@ -45,6 +46,8 @@ export interface CallState {
   guardVerdict: "allow" | "flag" | "block" | null;
   /** The error a streamed call reported in-band (its last event), for the final record. */
   failure: TRPCError | null;
+  /** The tokens the call may spend on model rounds (set by admission); null: not admitted. */
+  budget: CallBudget | null;
   /** Token settlement and penalties, committed with the final record (set by admission); null: nothing to change. */
   settlement: (() => AtomicStep<void> | null) | null;
 }
@@ -126,6 +129,7 @@ const auditCall = t.middleware(async ({ ctx, path, getRawInput, next }) => {
     auditDetails: null,
     guardVerdict: null,
     failure: null,
+    budget: null,
     settlement: null,
   };
   const result = await next({ ctx: { call } });

@@ -4,21 +4,24 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { initTRPC } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { type PromptText, prompt, type UntrustedText } from "../../server/guard/untrusted.ts";
 import type { ModelProvider } from "../../server/model/provider.ts";
 import { summarizeDocInput } from "../../server/routers/ai.ts";
+import { testGrant } from "../../tests/helpers/grant.ts";
 
 const t = initTRPC.context<{ model: ModelProvider }>().create();
 
 const bareRouter = t.router({
   summarizeDoc: t.procedure.input(summarizeDocInput).mutation(async ({ ctx, input, signal }) => {
-    const text = input.text ?? "";
+    // The baseline leaves the guard out on purpose, so it asserts the types the guard makes.
+    const text = (input.text ?? "") as UntrustedText;
     const completion = await ctx.model.complete({
       messages: [
-        { role: "system", content: "You summarize documents." },
-        { role: "user", content: `Summarize in at most ${input.maxWords} words.\n${text}` },
+        { role: "system", content: prompt`You summarize documents.` },
+        { role: "user", content: `Summarize in at most ${input.maxWords} words.\n${text}` as PromptText },
       ],
       task: { kind: "summarize", text, maxWords: input.maxWords },
-      maxOutputTokens: Math.min(1024, input.maxWords * 2),
+      grant: await testGrant(Math.min(1024, input.maxWords * 2)),
       ...(signal ? { signal } : {}),
     });
     return { summary: completion.text, model: completion.model, usage: completion.usage };

@@ -1,12 +1,21 @@
-// Calls the model for one turn under the configured per-call timeout, with the client's signal
-// (a client that leaves aborts the upstream request), and maps provider failures to the
-// design's errors: BAD_GATEWAY `model_error`, GATEWAY_TIMEOUT `model_timeout`.
+// Calls the model for one turn under the call's token budget and the configured per-call
+// timeout, with the client's signal (a client that leaves aborts the upstream request), and maps
+// provider failures to the design's errors: BAD_GATEWAY `model_error`, GATEWAY_TIMEOUT `model_timeout`.
 import { linkedAbort } from "../abort.ts";
 import type { Context } from "../context.ts";
 import { clientClosed, ScopegateError, shuttingDown } from "../errors.ts";
+import type { ModelGrant } from "../limits/token-budget.ts";
 import { OfflineProvider } from "../model/offline.ts";
-import type { Completion, CompletionRequest, ModelProvider } from "../model/provider.ts";
+import {
+  type Completion,
+  type CompletionRequest,
+  estimateTokens,
+  type ModelProvider,
+  type ModelUsage,
+  promptTokens,
+} from "../model/provider.ts";
 import type { CallState } from "../trpc.ts";
+import { addFlags } from "./prompt-guard.ts";
 
 type ModelContext = Context & { call: CallState };
 
@@ -18,26 +27,56 @@ export function providerFor(ctx: ModelContext): ModelProvider {
   return ctx.call.principal?.env === "test" && ctx.model.name !== "offline" ? offline : ctx.model;
 }
 
+/** One model round as the pipeline asks for it: the output cap it wants, no grant yet. */
+export type ModelRound = Omit<CompletionRequest, "signal" | "grant"> & { maxOutputTokens: number };
+
+/**
+ * The one way the pipeline calls a model: the round is covered by the call's token budget first
+ * (reserving more on the key lineage if needed, else `budget_exhausted`), the model's output cap
+ * is the grant's, and the round is charged what it used, never more than the grant.
+ */
 export async function callModel(
   ctx: ModelContext,
-  request: Omit<CompletionRequest, "signal">,
+  round: ModelRound,
   clientSignal?: AbortSignal,
 ): Promise<Completion> {
   clientSignal?.throwIfAborted();
   if (ctx.shutdown.aborted) throw shuttingDown();
+  const budget = ctx.call.budget;
+  // Only admitted calls have a budget; anything else must not reach a model.
+  if (!budget) throw new Error("model call outside an admitted call");
+  const { maxOutputTokens, onDelta, ...request } = round;
+  const grant = await budget.cover({
+    inputTokens: promptTokens(request.messages, request.tools),
+    maxOutputTokens,
+  });
+  const counted = onDelta
+    ? (text: string) => {
+        grant.noteStreamed(estimateTokens(text));
+        onDelta(text);
+      }
+    : undefined;
   const abort = linkedAbort([ctx.shutdown, clientSignal], ctx.config.model.timeoutMs);
   const started = performance.now();
   try {
-    const completion = await providerFor(ctx).complete({ ...request, signal: abort.signal });
-    const usage = ctx.call.usage;
+    const completion = await providerFor(ctx).complete({
+      ...request,
+      ...(counted ? { onDelta: counted } : {}),
+      grant,
+      signal: abort.signal,
+    });
     ctx.call.model = completion.model;
-    // Tool rounds add up: the key is charged for every turn.
-    ctx.call.usage = {
-      inputTokens: (usage?.inputTokens ?? 0) + completion.usage.inputTokens,
-      outputTokens: (usage?.outputTokens ?? 0) + completion.usage.outputTokens,
-    };
-    return completion;
+    return { ...completion, usage: chargeRound(ctx, grant, completion.usage) };
   } catch (cause) {
+    // A stream cut off after text went out still used that much: the round is not free. (If the
+    // call's final record is written first, settlement charges the same from the open grant.)
+    const unfinished = grant.unfinishedCharge;
+    if (unfinished > 0) {
+      chargeRound(ctx, grant, {
+        inputTokens: grant.inputTokens,
+        outputTokens: unfinished - grant.inputTokens,
+      });
+    }
     if (cause instanceof ScopegateError) throw cause;
     if (ctx.shutdown.aborted) throw shuttingDown(cause);
     if (clientSignal?.aborted) throw clientClosed(cause);
@@ -56,4 +95,24 @@ export async function callModel(
     abort.dispose();
     ctx.metrics.observeStage("model", (performance.now() - started) / 1000);
   }
+}
+
+/** Charges one round (capped by its grant) and adds it to the call's usage; tool rounds add up. */
+function chargeRound(ctx: ModelContext, grant: ModelGrant, used: ModelUsage): ModelUsage {
+  const { capped, ...charged } = grant.charge(used);
+  if (capped) {
+    // The provider reported more than the round reserved: the key is charged the reservation.
+    addFlags(ctx.call, ["usage_capped"]);
+    ctx.logger.warn("model usage above its reservation", {
+      requestId: ctx.request.requestId,
+      reported: used,
+      charged,
+    });
+  }
+  const usage = ctx.call.usage;
+  ctx.call.usage = {
+    inputTokens: (usage?.inputTokens ?? 0) + charged.inputTokens,
+    outputTokens: (usage?.outputTokens ?? 0) + charged.outputTokens,
+  };
+  return charged;
 }

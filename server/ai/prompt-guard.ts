@@ -1,11 +1,17 @@
-// The guard steps of the AI pipeline: every untrusted text is canonicalized and screened for
-// injection before the model sees it (a blocked prompt never reaches the model), and every
-// model output is checked for canary/system-prompt leaks, exfiltration links and secrets.
+// The guard steps of the AI pipeline: every text is canonicalized and screened for injection
+// before the model sees it (a blocked prompt never reaches the model; untrusted data comes out
+// typed, for the spotlight), and every model output is checked for canary/system-prompt leaks,
+// exfiltration links and secrets.
 import type { Context } from "../context.ts";
 import { fail } from "../errors.ts";
-import { detectInjection, type Verdict } from "../guard/detect.ts";
+import type { Verdict } from "../guard/detect.ts";
 import { checkOutput, type OutputCheckOptions } from "../guard/output.ts";
-import { sanitizeText } from "../guard/sanitize.ts";
+import {
+  type PromptText,
+  screenCallerText,
+  screenUntrusted,
+  type UntrustedText,
+} from "../guard/untrusted.ts";
 import type { CallState } from "../trpc.ts";
 
 type GuardedContext = Context & { call: CallState };
@@ -19,7 +25,6 @@ const thresholdsFor = (ctx: GuardedContext) =>
   ctx.config.guardByProcedure[ctx.call.procedure] ?? ctx.config.guard;
 
 const SEVERITY: Record<Verdict, number> = { allow: 0, flag: 1, block: 2 };
-const VERDICT_FLAG = { flag: "prompt_flagged", block: "prompt_blocked" } as const;
 
 function noteVerdict(call: CallState, verdict: Verdict): void {
   if (call.guardVerdict === null || SEVERITY[verdict] > SEVERITY[call.guardVerdict])
@@ -29,17 +34,14 @@ function noteVerdict(call: CallState, verdict: Verdict): void {
 /**
  * Screens what the caller says to the model (chat turns, instructions). A `block` verdict
  * refuses the call before any model call; `flag` lets it through, reported in flags. Returns
- * the sanitized texts.
+ * the sanitized texts, as prompt text.
  */
-export function screenPrompts(ctx: GuardedContext, texts: readonly string[]): string[] {
+export function screenPrompts(ctx: GuardedContext, texts: readonly string[]): PromptText[] {
   const screened = texts.map((text) => {
-    const sanitized = sanitizeText(text);
-    const detection = detectInjection(text, { kind: "prompt", thresholds: thresholdsFor(ctx) });
-    addFlags(ctx.call, sanitized.flags);
-    noteVerdict(ctx.call, detection.verdict);
-    if (detection.verdict !== "allow")
-      addFlags(ctx.call, [VERDICT_FLAG[detection.verdict], ...detection.flags]);
-    return sanitized.text;
+    const result = screenCallerText(text, { thresholds: thresholdsFor(ctx) });
+    addFlags(ctx.call, result.flags);
+    noteVerdict(ctx.call, result.verdict);
+    return result.text;
   });
   if (ctx.call.guardVerdict === "block") {
     fail("UNPROCESSABLE_CONTENT", "prompt_rejected", "The prompt was refused by the injection guard.", {
@@ -50,20 +52,19 @@ export function screenPrompts(ctx: GuardedContext, texts: readonly string[]): st
 }
 
 /**
- * Screens untrusted data (documents, tool results, text to summarize): it is never refused,
- * since it is spotlighted as data, but instructions embedded in it are reported as
- * `document_injection` and `document:<rule>` flags. Returns the sanitized texts.
+ * Screens untrusted data (a document title or body, a tool result, text to summarize): it is
+ * never refused, since it is spotlighted as data, but instructions embedded in it are reported
+ * as `document_injection` and `document:<rule>` flags. Returns the sanitized text, typed so that
+ * it can reach a prompt only through the spotlight.
  */
-export function screenDocuments(ctx: GuardedContext, texts: readonly string[]): string[] {
-  return texts.map((text) => {
-    const sanitized = sanitizeText(text);
-    const detection = detectInjection(text, { kind: "document", thresholds: thresholdsFor(ctx) });
-    addFlags(ctx.call, sanitized.flags);
-    if (detection.verdict !== "allow") {
-      addFlags(ctx.call, ["document_injection", ...detection.flags.map((f) => `document:${f}`)]);
-    }
-    return sanitized.text;
-  });
+export function screenDocument(
+  ctx: GuardedContext,
+  text: string,
+  options: { json?: boolean } = {},
+): UntrustedText {
+  const result = screenUntrusted(text, { ...options, thresholds: thresholdsFor(ctx) });
+  addFlags(ctx.call, result.flags);
+  return result.text;
 }
 
 export function outputBlocked(flags: readonly string[]): never {

@@ -8,12 +8,13 @@ import type { Context } from "../context.ts";
 import { withDatabase } from "../db-errors.ts";
 import { clientClosed, type Reason, ScopegateError } from "../errors.ts";
 import { spotlightDocuments } from "../guard/spotlight.ts";
+import { identifier, modelEcho, type PromptText, prompt } from "../guard/untrusted.ts";
 import type { ModelMessage, ModelTask, ModelToolCall } from "../model/provider.ts";
 import { type Tool, toolSpec } from "../tools/registry.ts";
 import { ToolFailure } from "../tools/tool-failure.ts";
 import type { CallState } from "../trpc.ts";
 import { callModel } from "./model-call.ts";
-import { screenDocuments } from "./prompt-guard.ts";
+import { screenDocument } from "./prompt-guard.ts";
 import type { PromptFrame } from "./prompts.ts";
 
 type AiContext = Context & { call: CallState };
@@ -55,7 +56,7 @@ export interface ConversationResult {
 interface Dispatched {
   report: ToolCallReport;
   /** The tool message the model sees. */
-  content: string;
+  content: PromptText;
 }
 
 async function recordToolEvent(
@@ -105,14 +106,17 @@ async function dispatch(
     await recordToolEvent(ctx, options, "tool_not_permitted", report);
     return {
       report,
-      content: `Refused: the tool "${report.name}" is not permitted for this caller. It was not run; do not try it again.`,
+      content: prompt`Refused: the tool "${identifier(report.name)}" is not permitted for this caller. It was not run; do not try it again.`,
     };
   }
   const args = parseArguments(tool, call.arguments);
   if (!args.ok) {
     report.status = "invalid_arguments";
     await recordToolEvent(ctx, options, "invalid_input", report);
-    return { report, content: `Refused: invalid arguments for "${tool.name}". It was not run.` };
+    return {
+      report,
+      content: prompt`Refused: invalid arguments for "${identifier(tool.name)}". It was not run.`,
+    };
   }
   try {
     const signal = options.signal ?? new AbortController().signal;
@@ -122,12 +126,13 @@ async function dispatch(
       logger: ctx.logger,
       signal,
     });
-    const [body = ""] = screenDocuments(ctx, [raw]);
+    // Tools answer JSON: screened as parsed, so no escape sequence hides a character from the guard.
+    const body = screenDocument(ctx, raw, { json: true });
     report.status = "ok";
     return {
       report,
       content: spotlightDocuments(
-        [{ title: `${tool.name} result`, body, source: `tool:${tool.name}`, id: report.id }],
+        [{ body, source: `tool:${tool.name}`, id: report.id }],
         options.frame.boundary,
       ),
     };
@@ -137,8 +142,8 @@ async function dispatch(
     if (cause instanceof ScopegateError) throw cause;
     ctx.logger.warn("tool failed", { requestId: ctx.request.requestId, tool: tool.name, cause });
     report.status = "failed";
-    const why = cause instanceof ToolFailure ? cause.message : "the tool failed";
-    return { report, content: `The tool "${tool.name}" failed: ${why}.` };
+    const why = cause instanceof ToolFailure ? cause.detail : prompt`the tool failed`;
+    return { report, content: prompt`The tool "${identifier(tool.name)}" failed: ${why}.` };
   }
 }
 
@@ -180,7 +185,7 @@ export async function runConversation(
     if (calls.length === 0) break;
     // Past the last tool round nothing is offered, so every further call is refused.
     const usable = mayUseTools ? offered : new Map<string, Tool>();
-    messages.push({ role: "assistant", content: completion.text, toolCalls: calls });
+    messages.push({ role: "assistant", content: modelEcho(completion.text), toolCalls: calls });
     for (const [n, call] of calls.entries()) {
       const done = await dispatch(ctx, options, n < MAX_CALLS_PER_ROUND ? usable : new Map(), call);
       reports.push(done.report);

@@ -1,13 +1,14 @@
 // Admission: a call is charged to its key and every ancestor — a use, a rate-bucket slot and a
-// token reservation — and its `admitted` audit record written, in one transaction. After the
-// call, the reservation is settled (or refunded) and guard penalties charged, in the same
-// transaction as the call's `final` record.
+// token reservation — and its `admitted` audit record written, in one transaction; the call gets
+// the token budget its model rounds draw on. After the call, the reservation is settled to what
+// the rounds were charged (never more) and guard penalties charged, in the same transaction as
+// the call's `final` record.
 import type { AuditRecord } from "../audit/record.ts";
 import { Declined } from "../audit/writer.ts";
 import type { Context } from "../context.ts";
 import { fail } from "../errors.ts";
-import { utcDay } from "../limits/gcra.ts";
-import { chargeCall, type LimitRefusal, settleCall } from "../limits/metering.ts";
+import { chargeCall, type LimitRefusal, reserveMore } from "../limits/metering.ts";
+import { CallBudget } from "../limits/token-budget.ts";
 import type { CallState } from "../trpc.ts";
 import type { Principal } from "./principal.ts";
 
@@ -38,17 +39,30 @@ export async function admit(
   if (refusal instanceof Declined) refuse(refusal.value);
   if (principal.kind === "key") ctx.lastUsed.touch(principal.keyId, now);
 
-  const day = utcDay(now);
+  // Every model round draws on this budget (model-call.ts): a round the reservation cannot
+  // cover reserves more on the lineage first, through the writer so limit rows are locked in
+  // the same order as every other charge.
+  const budget = new CallBudget({
+    limitIds,
+    reserved: reserveTokens,
+    now,
+    clock: () => ctx.clock.now(),
+    reserveMore: async (tokens, at) => {
+      if (limitIds.length === 0) return true;
+      const more = reserveMore(limitIds, { now: at, tokens });
+      return ctx.audit.appendAtomic([], {
+        statement: more.statement,
+        lockIds: limitIds,
+        outcome: more.granted,
+      });
+    },
+  });
+  ctx.call.budget = budget;
   ctx.call.settlement = () => {
-    const usage = ctx.call.usage;
     const verdict = ctx.call.guardVerdict;
-    const statement = settleCall(limitIds, {
-      day,
-      reserved: reserveTokens,
-      used: usage ? usage.inputTokens + usage.outputTokens : 0,
-      penaltyCalls: verdict === "block" || verdict === "flag" ? GUARD_PENALTY[verdict] : 0,
-      now: ctx.clock.now(),
-    });
+    const statement = budget.settlement(
+      verdict === "block" || verdict === "flag" ? GUARD_PENALTY[verdict] : 0,
+    );
     return statement && { statement, lockIds: limitIds };
   };
 }

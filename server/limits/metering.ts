@@ -17,13 +17,22 @@ export interface Charge {
 }
 
 // $1 limit ids, $2 now (epoch ms), $3 today (UTC day), $4 tokens to reserve.
-const tokensCountedToday = (t: string) =>
-  `(case when ${t}.token_day = $3::text then ${t}.tokens_used else 0 end)`;
+// The parameter positions are arguments so the budget-only statement below can number its own.
+const tokensCountedToday = (t: string, day = "$3") =>
+  `(case when ${t}.token_day = ${day}::text then ${t}.tokens_used else 0 end)`;
+
+/** Whether row `t` has room for `tokens` more tokens on `day`. */
+const budgetAdmits = (t: string, day = "$3", tokens = "$4") =>
+  `(${t}.daily_tokens is null or ${tokensCountedToday(t, day)} + ${tokens}::bigint <= ${t}.daily_tokens)`;
 
 /** Whether row `t` admits one more call: uses left, the GCRA rule of gcra.ts, budget left. */
 const admits = (t: string) => `(${t}.max_uses is null or ${t}.uses < ${t}.max_uses)
   and (${t}.rpm is null or greatest(${t}.tat, $2::float8) + ${WINDOW_MS}::float8 / ${t}.rpm - $2::float8 <= ${WINDOW_MS + EPSILON_MS})
-  and (${t}.daily_tokens is null or ${tokensCountedToday(t)} + $4::bigint <= ${t}.daily_tokens)`;
+  and ${budgetAdmits(t)}`;
+
+/** Every row of the lineage admits (the writer has locked them, so the count is stable). */
+const lineageAdmits = (rule: (t: string) => string) =>
+  `(select count(*) from key_limits lineage where lineage.id = any($1::text[]) and ${rule("lineage")}) = cardinality($1::text[])`;
 
 // The outer select sees the rows as they were before the update (the writer holds their locks,
 // so as they are): enough to say why a charge was declined without a second statement.
@@ -42,9 +51,7 @@ from key_limits l where l.id = any($1::text[])`;
 // The writer locks the rows first (in id order), so counting them here sees the same rows the
 // update changes; with one row the condition is simply on the row itself.
 const CHARGE_ONE = chargeText(admits("key_limits"));
-const CHARGE_LINEAGE = chargeText(
-  `(select count(*) from key_limits lineage where lineage.id = any($1::text[]) and ${admits("lineage")}) = cardinality($1::text[])`,
-);
+const CHARGE_LINEAGE = chargeText(lineageAdmits(admits));
 
 /**
  * Charges one call to every limit row in `limitIds`, or to none of them, in one statement (so it
@@ -104,5 +111,32 @@ export function settleCall(
   return {
     text: SETTLE,
     params: [limitIds, settlement.day, delta, Math.max(0, settlement.penaltyCalls), settlement.now.getTime()],
+  };
+}
+
+// $1 limit ids, $2 today, $3 tokens. Only the budget moves: the call already paid its use and
+// its rate slot at admission.
+const RESERVE_MORE = `with reserved as (
+  update key_limits set
+    token_day = $2::text,
+    tokens_used = ${tokensCountedToday("key_limits", "$2")} + $3::bigint
+  where id = any($1::text[]) and ${lineageAdmits((t) => budgetAdmits(t, "$2", "$3"))}
+  returning id)
+select count(*)::int as reserved from reserved`;
+
+/**
+ * Reserves `tokens` more for an admitted call on every limit row of the lineage, or on none:
+ * what a model round needs beyond what the call holds. `granted` reads its rows.
+ */
+export function reserveMore(
+  limitIds: readonly string[],
+  reservation: { now: Date; tokens: number },
+): { statement: Statement; granted(rows: Rows): boolean } {
+  return {
+    statement: {
+      text: RESERVE_MORE,
+      params: [limitIds, utcDay(reservation.now), reservation.tokens],
+    },
+    granted: (rows) => (rows[0]?.reserved ?? 0) === limitIds.length,
   };
 }

@@ -10,6 +10,7 @@ import {
   type ModelMessage,
   type ModelProvider,
   type ModelToolCall,
+  truncateToTokens,
 } from "./provider.ts";
 
 const STOPWORDS = new Set(
@@ -206,15 +207,17 @@ export class OfflineProvider implements ModelProvider {
   async complete(request: CompletionRequest): Promise<Completion> {
     request.signal?.throwIfAborted();
     const task = request.task;
-    const turn =
+    const planned =
       task.kind === "summarize"
         ? { text: extractiveSummary(task.text, task.maxWords), toolCalls: [] }
         : chatTurn(request, task.documents);
+    // Like any model, it stops at its output cap.
+    const turn = { ...planned, text: truncateToTokens(planned.text, request.grant.maxOutputTokens) };
     await streamOut(turn.text, request);
     return {
       text: turn.text,
       model: this.name,
-      usage: countedUsage(request.messages, turn.text, turn.toolCalls),
+      usage: countedUsage(request, turn.text, turn.toolCalls),
       toolCalls: turn.toolCalls,
     };
   }

@@ -159,7 +159,7 @@ export class OpenAIProvider implements ModelProvider {
       model: this.options.model,
       messages: request.messages.map(toOpenAIMessage),
       // `max_tokens` rather than `max_completion_tokens`: the compatible servers all accept it.
-      max_tokens: request.maxOutputTokens,
+      max_tokens: request.grant.maxOutputTokens,
       ...(tools ? { tools } : {}),
     };
   }
@@ -183,7 +183,7 @@ export class OpenAIProvider implements ModelProvider {
       model: response.model || this.options.model,
       usage: response.usage
         ? { inputTokens: response.usage.prompt_tokens, outputTokens: response.usage.completion_tokens }
-        : countedUsage(request.messages, text, toolCalls),
+        : countedUsage(request, text, toolCalls),
       toolCalls,
     };
   }
@@ -214,6 +214,6 @@ export class OpenAIProvider implements ModelProvider {
     // The SDK ends an aborted stream quietly; an aborted turn must not look complete.
     request.signal?.throwIfAborted();
     const calls = toolCalls.result();
-    return { text, model, usage: usage ?? countedUsage(request.messages, text, calls), toolCalls: calls };
+    return { text, model, usage: usage ?? countedUsage(request, text, calls), toolCalls: calls };
   }
 }

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { documents } from "../../db/index.ts";
 import { startChatStream } from "../ai/chat-stream.ts";
 import { callModel } from "../ai/model-call.ts";
-import { screenDocuments, screenOutput, screenPrompts } from "../ai/prompt-guard.ts";
+import { screenDocument, screenOutput, screenPrompts } from "../ai/prompt-guard.ts";
 import {
   CHAT_SYSTEM_PROMPT,
   framePrompt,
@@ -22,14 +22,16 @@ import { type DocumentRef, documentRef } from "../documents/schemas.ts";
 import { findDocument } from "../documents/store.ts";
 import { fail } from "../errors.ts";
 import { spotlightDocuments } from "../guard/spotlight.ts";
-import { estimateTokens, type ModelMessage } from "../model/provider.ts";
-import { TOOL_NAMES } from "../tools/names.ts";
-import { createToolRegistry, offeredTools } from "../tools/registry.ts";
+import { type PromptText, prompt } from "../guard/untrusted.ts";
+import { estimateTokens, type ModelMessage, messageTokens, promptTokens } from "../model/provider.ts";
+import { TOOL_NAMES, type ToolName } from "../tools/names.ts";
+import { createToolRegistry, offeredTools, toolSpec } from "../tools/registry.ts";
 import { type CallState, scopedProcedure } from "../trpc.ts";
 
 export const MAX_TEXT_CHARS = 200_000;
 const MAX_MESSAGE_CHARS = 32_000;
 const MAX_OUTPUT_TOKENS = 1024;
+const summaryTokens = (maxWords: number) => Math.min(MAX_OUTPUT_TOKENS, maxWords * 2);
 
 export const summarizeDocInput = z
   .strictObject({
@@ -41,6 +43,14 @@ export const summarizeDocInput = z
   .refine((v) => (v.text === undefined) !== (v.document === undefined), {
     message: "give exactly one of text or document",
     path: ["text"],
+  });
+
+/** Each document once: a repeated reference would only send the same text twice. */
+const documentRefs = z
+  .array(documentRef)
+  .max(10)
+  .refine((refs) => new Set(refs.map((r) => `${r.source}/${r.id.toLowerCase()}`)).size === refs.length, {
+    message: "each document may be referenced once",
   });
 
 export const chatInput = z.strictObject({
@@ -55,7 +65,7 @@ export const chatInput = z.strictObject({
     .min(1)
     .max(50)
     .refine((m) => m.some((x) => x.role === "user"), { message: "at least one user message" }),
-  documents: z.array(documentRef).max(10).optional(),
+  documents: documentRefs.optional(),
   /** Tools the caller wants offered to the model; each needs `tool:<name>`. */
   tools: z.array(z.enum(TOOL_NAMES)).max(TOOL_NAMES.length).optional(),
 });
@@ -74,20 +84,67 @@ async function loadDocuments(ctx: Context, refs: readonly DocumentRef[]) {
   });
 }
 
-/** Tokens reserved before the call: the prompt's estimate (documents included) plus the output cap. */
-async function reserveFor(ctx: Context, text: string, refs: readonly DocumentRef[]): Promise<number> {
-  let documentChars = 0;
-  if (refs.length > 0) {
+// Around each spotlighted text: its boundary markers and attributes, and the words that
+// introduce it.
+const SPOTLIGHT_OVERHEAD_TOKENS = 64;
+
+/** Datamarking turns each run of blanks into a mark the estimate counts as a token. */
+const datamarks = (text: string) => text.match(/[ \t]+/g)?.length ?? 0;
+
+/**
+ * What admission reserves: the first model round as it will be built (system frame, the
+ * caller's turns, every spotlighted text and referenced document, the tools offered) plus its
+ * output cap. It errs high (the rest is given back at settlement), since the budget tops it up
+ * before any round that needs more (model-call.ts), which costs a transaction.
+ */
+async function reserveFor(
+  ctx: Context,
+  round: {
+    instructions: PromptText;
+    /** The caller's own turns, as they are. */
+    turns: readonly string[];
+    /** Text sent in the request to be read as data (spotlighted). */
+    inline?: readonly string[];
+    refs: readonly DocumentRef[];
+    tools?: readonly ToolName[];
+    maxOutputTokens: number;
+  },
+): Promise<number> {
+  const inline = round.inline ?? [];
+  let documentTokens = 0;
+  if (round.refs.length > 0) {
     // Addressed by source and id, like every read: only documents in held sources are measured.
+    // References are unique (the input schema refuses repeats), so each row is one reference.
+    // As estimateTokens counts, bounded above: a quarter of the characters, every byte past the
+    // first of a non-ASCII character, and a datamark per space.
     const [row] = await withDatabase(() =>
       ctx.database.db
-        .select({ chars: sql<number>`coalesce(sum(length(${documents.body})), 0)::int` })
+        .select({
+          tokens: sql<number>`coalesce(sum(
+            ceil((length(${documents.body}) + length(${documents.title})) / 4.0)
+            + octet_length(${documents.body}) - length(${documents.body})
+            + octet_length(${documents.title}) - length(${documents.title})
+            + length(${documents.body}) - length(replace(${documents.body}, ' ', ''))), 0)::int`,
+        })
         .from(documents)
-        .where(or(...refs.map((r) => and(eq(documents.source, r.source), eq(documents.id, r.id))))),
+        .where(or(...round.refs.map((r) => and(eq(documents.source, r.source), eq(documents.id, r.id))))),
     );
-    documentChars = Number(row?.chars ?? 0);
+    documentTokens = Number(row?.tokens ?? 0);
   }
-  return estimateTokens(text) + Math.ceil(documentChars / 4) + MAX_OUTPUT_TOKENS;
+  const registry = createToolRegistry(ctx.config);
+  const tools = (round.tools ?? []).flatMap((name) => {
+    const tool = registry.get(name);
+    return tool ? [toolSpec(tool)] : [];
+  });
+  const frame: ModelMessage = { role: "system", content: framePrompt(round.instructions).system };
+  return (
+    promptTokens([frame], tools) +
+    round.turns.reduce((sum, text) => sum + messageTokens(text), 0) +
+    inline.reduce((sum, text) => sum + estimateTokens(text) + datamarks(text), 0) +
+    documentTokens +
+    (round.refs.length + inline.length) * SPOTLIGHT_OVERHEAD_TOKENS +
+    round.maxOutputTokens
+  );
 }
 
 function inputScopesOfChat(input: z.output<typeof chatInput>): Scope[] {
@@ -113,28 +170,31 @@ async function prepareChat(
     ctx,
     input.messages.map((m) => m.content),
   );
-  const docs = await loadDocuments(ctx, input.documents ?? []);
-  const bodies = screenDocuments(
-    ctx,
-    docs.map((d) => d.body),
-  );
+  // Titles are as untrusted as bodies: both are screened, and reach the model only spotlighted.
+  const docs = (await loadDocuments(ctx, input.documents ?? [])).map((d) => ({
+    title: screenDocument(ctx, d.title),
+    body: screenDocument(ctx, d.body),
+    source: d.source,
+    id: d.id,
+  }));
   const frame = framePrompt(CHAT_SYSTEM_PROMPT);
   const messages: ModelMessage[] = [{ role: "system", content: frame.system }];
   if (docs.length > 0) {
-    const spotlighted = spotlightDocuments(
-      docs.map((d, i) => ({ title: d.title, body: bodies[i] ?? "", source: d.source, id: d.id })),
-      frame.boundary,
-    );
-    messages.push({ role: "system", content: `Documents:\n${spotlighted}` });
+    messages.push({
+      role: "system",
+      content: prompt`Documents:\n${spotlightDocuments(docs, frame.boundary)}`,
+    });
   }
-  messages.push(...input.messages.map((m, i): ModelMessage => ({ role: m.role, content: turns[i] ?? "" })));
+  messages.push(
+    ...input.messages.map((m, i): ModelMessage => ({ role: m.role, content: turns[i] ?? prompt`` })),
+  );
   return {
     frame,
     conversation: {
       path,
       principal: ctx.principal,
       messages,
-      task: { kind: "chat", documents: bodies },
+      task: { kind: "chat", documents: docs.map((d) => d.body) },
       tools: offeredTools(createToolRegistry(ctx.config), ctx.principal, input.tools ?? []),
       frame,
       maxOutputTokens: MAX_OUTPUT_TOKENS,
@@ -148,7 +208,13 @@ const chatProcedure = () =>
     input: chatInput,
     inputScopes: inputScopesOfChat,
     reserveTokens: (ctx, input) =>
-      reserveFor(ctx, input.messages.map((m) => m.content).join("\n"), input.documents ?? []),
+      reserveFor(ctx, {
+        instructions: CHAT_SYSTEM_PROMPT,
+        turns: input.messages.map((m) => m.content),
+        refs: input.documents ?? [],
+        tools: input.tools ?? [],
+        maxOutputTokens: MAX_OUTPUT_TOKENS,
+      }),
   });
 
 /** Top-level procedures (the SDK calls them as `summarizeDoc`, `chat` and `chatStream`). */
@@ -163,26 +229,32 @@ export const aiProcedures = {
       return scopes;
     },
     reserveTokens: (ctx, input) =>
-      reserveFor(
-        ctx,
-        `${input.text ?? ""}${input.instruction ?? ""}`,
-        input.document ? [input.document] : [],
-      ),
+      reserveFor(ctx, {
+        instructions: SUMMARIZE_SYSTEM_PROMPT,
+        turns: input.instruction === undefined ? [] : [input.instruction],
+        inline: input.text === undefined ? [] : [input.text],
+        refs: input.document ? [input.document] : [],
+        maxOutputTokens: summaryTokens(input.maxWords),
+      }),
   }).mutation(async ({ ctx, input, signal }) => {
     const [instruction] = input.instruction === undefined ? [] : screenPrompts(ctx, [input.instruction]);
     const [doc] = input.document ? await loadDocuments(ctx, [input.document]) : [];
-    const [text = ""] = screenDocuments(ctx, [doc?.body ?? input.text ?? ""]);
+    const text = screenDocument(ctx, doc?.body ?? input.text ?? "");
     const frame = framePrompt(SUMMARIZE_SYSTEM_PROMPT);
     const spotlighted = spotlightDocuments(
-      [{ title: doc?.title ?? "text", body: text, source: doc?.source ?? "request", id: doc?.id ?? "text" }],
+      [
+        doc
+          ? { title: screenDocument(ctx, doc.title), body: text, source: doc.source, id: doc.id }
+          : { body: text, source: "request", id: "text" },
+      ],
       frame.boundary,
     );
-    const asked = instruction ? ` The caller adds: ${instruction}` : "";
+    const asked = instruction ? prompt` The caller adds: ${instruction}` : prompt``;
     const messages: ModelMessage[] = [
       { role: "system", content: frame.system },
       {
         role: "user",
-        content: `Summarize the document below in at most ${input.maxWords} words.${asked}\n${spotlighted}`,
+        content: prompt`Summarize the document below in at most ${input.maxWords} words.${asked}\n${spotlighted}`,
       },
     ];
     const completion = await callModel(
@@ -190,7 +262,7 @@ export const aiProcedures = {
       {
         messages,
         task: { kind: "summarize", text, maxWords: input.maxWords, ...(instruction ? { instruction } : {}) },
-        maxOutputTokens: Math.min(MAX_OUTPUT_TOKENS, input.maxWords * 2),
+        maxOutputTokens: summaryTokens(input.maxWords),
       },
       signal,
     );

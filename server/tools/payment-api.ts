@@ -1,8 +1,10 @@
 // The `external-payment-api` tool: a payment's status by GET at PAYMENT_API_URL. The id is
 // schema-checked, URL-encoded into a path under the configured base and the result must stay on
-// that origin; no redirects, a timeout and a response size cap. The answer is untrusted data.
+// that origin; no redirects, a timeout and a response size cap. The answer is untrusted data
+// (screened as JSON and spotlighted by the tool loop).
 import { z } from "zod";
 import { linkedAbort } from "../abort.ts";
+import { prompt } from "../guard/untrusted.ts";
 import { PAYMENT_API } from "./names.ts";
 import type { Tool } from "./registry.ts";
 import { ToolFailure } from "./tool-failure.ts";
@@ -21,14 +23,14 @@ export function paymentUrl(baseUrl: string, paymentId: string): URL {
   base.hash = "";
   const target = new URL(`payments/${encodeURIComponent(paymentId)}`, base);
   if (target.origin !== base.origin || !target.pathname.startsWith(base.pathname)) {
-    throw new ToolFailure("the payment URL would leave the configured base");
+    throw new ToolFailure(prompt`the payment URL would leave the configured base`);
   }
   return target;
 }
 
 async function readCapped(response: Response): Promise<string> {
   const declared = Number(response.headers.get("content-length") ?? "0");
-  if (declared > MAX_RESPONSE_BYTES) throw new ToolFailure("the payment API answer is too large");
+  if (declared > MAX_RESPONSE_BYTES) throw new ToolFailure(prompt`the payment API answer is too large`);
   if (!response.body) return "";
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -39,7 +41,7 @@ async function readCapped(response: Response): Promise<string> {
     size += value.byteLength;
     if (size > MAX_RESPONSE_BYTES) {
       await reader.cancel();
-      throw new ToolFailure("the payment API answer is too large");
+      throw new ToolFailure(prompt`the payment API answer is too large`);
     }
     chunks.push(value);
   }
@@ -53,7 +55,7 @@ export function paymentApiTool(baseUrl: string | undefined): Tool<z.infer<typeof
     args,
     external: true,
     async execute({ paymentId }, { principal, signal }) {
-      if (!baseUrl) throw new ToolFailure("the payment API is not configured on this server");
+      if (!baseUrl) throw new ToolFailure(prompt`the payment API is not configured on this server`);
       const url = paymentUrl(baseUrl, paymentId);
       // The payment service scopes its answer to the key's tenant and the end user.
       const headers: Record<string, string> = {
@@ -69,14 +71,14 @@ export function paymentApiTool(baseUrl: string | undefined): Tool<z.infer<typeof
           response = await fetch(url, { method: "GET", headers, redirect: "manual", signal: abort.signal });
         } catch (cause) {
           if (signal.aborted) throw cause;
-          throw new ToolFailure("the payment API did not answer");
+          throw new ToolFailure(prompt`the payment API did not answer`);
         }
         if (response.status >= 300 && response.status < 400) {
           await response.body?.cancel();
-          throw new ToolFailure("the payment API answered with a redirect, which is not followed");
+          throw new ToolFailure(prompt`the payment API answered with a redirect, which is not followed`);
         }
         const body = await readCapped(response);
-        if (!response.ok) throw new ToolFailure(`the payment API answered ${response.status}`);
+        if (!response.ok) throw new ToolFailure(prompt`the payment API answered ${response.status}`);
         return body;
       } finally {
         abort.dispose();

@@ -41,9 +41,11 @@ function excerpt(body: string, terms: string[]): string {
   const lower = body.toLowerCase();
   const first = Math.min(...terms.map((t) => lower.indexOf(t)).filter((i) => i >= 0));
   const start = Number.isFinite(first) ? Math.max(0, first - EXCERPT_CHARS / 4) : 0;
+  // ASCII whitespace only: JavaScript's \s also matches U+FEFF, and turning a hidden character
+  // into a space would hide it from the guard (which removes and flags it) as letter spacing.
   const text = body
     .slice(start, start + EXCERPT_CHARS)
-    .replace(/\s+/g, " ")
+    .replace(/[ \t\n\r\f\v]+/g, " ")
     .trim();
   return `${start > 0 ? "…" : ""}${text}${start + EXCERPT_CHARS < body.length ? "…" : ""}`;
 }

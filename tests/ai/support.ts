@@ -32,6 +32,7 @@ export function useOpenAiServices(options: { timeoutMs?: number } = {}) {
     fixture.fake.reset();
     fixture.payments.calls.length = 0;
     fixture.payments.redirectTo = null;
+    fixture.payments.answer = null;
   });
   const services = useTestServices(() => ({
     model: new OpenAIProvider({

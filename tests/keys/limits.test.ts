@@ -12,8 +12,11 @@ class ScriptedModel implements ModelProvider {
   readonly name = "scripted";
   fail = false;
   calls = 0;
+  /** Runs while the call holds its reservation. */
+  during: (() => Promise<void>) | null = null;
   async complete(_request: CompletionRequest): Promise<Completion> {
     this.calls += 1;
+    await this.during?.();
     if (this.fail) throw new Error("upstream exploded");
     return { text: "A summary.", model: "scripted", usage: { inputTokens: 30, outputTokens: 10 } };
   }
@@ -23,17 +26,36 @@ const model = new ScriptedModel();
 const services = useTestServices(() => {
   model.fail = false;
   model.calls = 0;
+  model.during = null;
   return { clock: new TestClock(), model };
 });
 const text = { text: "Limits hold exactly. Refusals cost nothing." };
-// Each reservation is the input estimate (11) plus the 1024-token output cap; each call then
-// settles to the scripted usage of 40. So 1100 admits two calls (40 + 1035 <= 1100) but not a
-// third (80 + 1035 > 1100).
-const BUDGET = 1100;
 
 async function limitsOf(keyId: string) {
   const [row] = await services().database.db.select().from(keyLimits).where(eq(keyLimits.id, keyId));
   return row;
+}
+
+/** What admission reserves for one `summarizeDoc(text)`, read on a spare key while its model runs. */
+async function reservationOfOneCall(): Promise<number> {
+  const s = services();
+  const probe = await createTestKey(s, { scopes: ["endpoint:summarize-doc"], dailyTokens: 1_000_000 });
+  let reserved = 0;
+  model.during = async () => {
+    reserved = (await limitsOf(probe.keyId))?.tokensUsed ?? 0;
+  };
+  await callerFor(s, probe.plaintext).summarizeDoc(text);
+  model.during = null;
+  model.calls = 0;
+  return reserved;
+}
+
+// Each call reserves R (its first round's estimate plus the output cap) and settles to the
+// scripted usage of 40. So R + 79 admits two calls (40 + R fits) but not a third (80 + R does not).
+async function budgetForTwoCalls(): Promise<number> {
+  const reserved = await reservationOfOneCall();
+  expect(reserved).toBeGreaterThan(40);
+  return reserved + 79;
 }
 
 describe("requests per minute", () => {
@@ -69,7 +91,10 @@ describe("requests per minute", () => {
 describe("daily token budget", () => {
   it("settles the reservation to the model's usage and refuses once the budget is spent", async () => {
     const s = services();
-    const key = await createTestKey(s, { scopes: ["endpoint:summarize-doc"], dailyTokens: BUDGET });
+    const key = await createTestKey(s, {
+      scopes: ["endpoint:summarize-doc"],
+      dailyTokens: await budgetForTwoCalls(),
+    });
     const api = callerFor(s, key.plaintext);
     expect(await outcomeOf(api.summarizeDoc(text))).toBeNull();
     expect((await limitsOf(key.keyId))?.tokensUsed).toBe(40);
@@ -93,7 +118,10 @@ describe("daily token budget", () => {
 
   it("starts from zero on a new UTC day", async () => {
     const s = services();
-    const key = await createTestKey(s, { scopes: ["endpoint:summarize-doc"], dailyTokens: BUDGET });
+    const key = await createTestKey(s, {
+      scopes: ["endpoint:summarize-doc"],
+      dailyTokens: await budgetForTwoCalls(),
+    });
     const api = callerFor(s, key.plaintext);
     await api.summarizeDoc(text);
     await api.summarizeDoc(text);

@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 export interface ChatRequestBody {
   model: string;
   stream?: boolean;
+  max_tokens?: number;
   messages: Array<{ role: string; content: string | null; tool_call_id?: string; tool_calls?: unknown[] }>;
   tools?: Array<{ type: string; function: { name: string } }>;
 }
@@ -30,7 +31,20 @@ function close(server: Server): Promise<void> {
   });
 }
 
-const USAGE = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
+export interface UpstreamUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+const USAGE: UpstreamUsage = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 };
+
+/** What an upstream reports as used (it may report more than it was allowed). */
+export const usage = (prompt: number, completion: number): UpstreamUsage => ({
+  prompt_tokens: prompt,
+  completion_tokens: completion,
+  total_tokens: prompt + completion,
+});
 
 export class FakeOpenAI {
   readonly requests: ChatRequestBody[] = [];
@@ -98,22 +112,45 @@ function completion(message: Record<string, unknown>, usage: unknown = USAGE) {
   };
 }
 
-export const text =
-  (content: string): Reply =>
-  (_body, res) =>
-    json(res, 200, completion({ content }));
+/** An SSE answer of these chunks, then `[DONE]`. */
+function sse(res: ServerResponse, chunks: unknown[]): void {
+  res.writeHead(200, { "content-type": "text/event-stream" });
+  for (const value of chunks) res.write(`data: ${JSON.stringify(value)}\n\n`);
+  res.end("data: [DONE]\n\n");
+}
 
+const usageChunk = (reported: UpstreamUsage) => ({
+  id: "chatcmpl-1",
+  object: "chat.completion.chunk",
+  created: 1,
+  model: "fake-model",
+  choices: [],
+  usage: reported,
+});
+
+/** A text answer, streamed when the request asks for a stream. */
+export const text =
+  (content: string, reported: UpstreamUsage = USAGE): Reply =>
+  (body, res) =>
+    body.stream
+      ? sse(res, [chunk({ role: "assistant", content }), usageChunk(reported)])
+      : json(res, 200, completion({ content }, reported));
+
+/** A tool call (after `content`, if any), streamed when the request asks for a stream. */
 export const toolCall =
-  (name: string, args: unknown, id = "call_1"): Reply =>
-  (_body, res) =>
-    json(
-      res,
-      200,
-      completion({
-        content: null,
-        tool_calls: [{ id, type: "function", function: { name, arguments: JSON.stringify(args) } }],
-      }),
-    );
+  (name: string, args: unknown, id = "call_1", reported: UpstreamUsage = USAGE, content = ""): Reply =>
+  (body, res) => {
+    const call = { id, type: "function", function: { name, arguments: JSON.stringify(args) } };
+    if (body.stream) {
+      sse(res, [
+        chunk({ role: "assistant", content }),
+        chunk({ tool_calls: [{ index: 0, ...call }] }),
+        usageChunk(reported),
+      ]);
+    } else {
+      json(res, 200, completion({ content: content || null, tool_calls: [call] }, reported));
+    }
+  };
 
 export const status =
   (code: number, headers: Record<string, string> = {}): Reply =>
@@ -134,8 +171,8 @@ function chunk(delta: Record<string, unknown>) {
 }
 
 export interface StreamOptions {
-  /** Send a final usage chunk (as with `stream_options.include_usage`). */
-  usage?: boolean;
+  /** Send a final usage chunk (as with `stream_options.include_usage`): the default one, or this. */
+  usage?: boolean | UpstreamUsage;
   /** Raw SSE lines sent after the text, before `[DONE]`. */
   rawAfter?: string[];
   /** Stop after the text and keep the connection open. */
@@ -155,15 +192,7 @@ export const stream =
     }
     for (const line of options.rawAfter ?? []) res.write(`${line}\n\n`);
     if (options.hangAfter) return new Promise(() => undefined);
-    if (options.usage)
-      send({
-        id: "chatcmpl-1",
-        object: "chat.completion.chunk",
-        created: 1,
-        model: "fake-model",
-        choices: [],
-        usage: USAGE,
-      });
+    if (options.usage) send(usageChunk(options.usage === true ? USAGE : options.usage));
     res.end("data: [DONE]\n\n");
   };
 
@@ -187,6 +216,8 @@ export class FakePaymentApi {
   url = "";
   /** Answer with a redirect instead (to prove redirects are never followed). */
   redirectTo: string | null = null;
+  /** The raw JSON body to answer for a payment id, instead of the default status. */
+  answer: ((id: string) => string) | null = null;
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
@@ -196,6 +227,10 @@ export class FakePaymentApi {
         return;
       }
       const id = decodeURIComponent((req.url ?? "").split("/").pop() ?? "");
+      if (this.answer) {
+        res.writeHead(200, { "content-type": "application/json" }).end(this.answer(id));
+        return;
+      }
       json(res, 200, { id, status: "succeeded", amount: 4200, currency: "EUR" });
     });
     this.url = `${await listen(this.server)}/api/v1`;

@@ -1,9 +1,11 @@
 // The offline provider: a useful extractive summary (topical sentences, document order, word
 // bound), answers drawn from given documents, and a deterministic tool path.
 import { describe, expect, it } from "vitest";
-import { DATAMARK } from "../../server/guard/spotlight.ts";
+import { spotlightDocuments } from "../../server/guard/spotlight.ts";
+import { prompt, screenCallerText, screenUntrusted } from "../../server/guard/untrusted.ts";
 import { answerFromDocuments, extractiveSummary, OfflineProvider } from "../../server/model/offline.ts";
 import type { CompletionRequest, ToolSpec } from "../../server/model/provider.ts";
+import { testGrant } from "../helpers/grant.ts";
 
 const ARTICLE = [
   "Scopegate is a gateway that checks API keys before any model call.",
@@ -13,12 +15,14 @@ const ARTICLE = [
   "Refused calls and allowed calls are both written to the audit log by the gateway.",
 ].join(" ");
 
+const grant = await testGrant(256);
 const spec = (name: string): ToolSpec => ({ name, description: name, parameters: { type: "object" } });
+// The provider sees only guarded text: the test's turns are screened like a caller's.
 const chat = (content: string, tools: string[] = [], documents: string[] = []): CompletionRequest => ({
-  messages: [{ role: "user", content }],
-  task: { kind: "chat", documents },
+  messages: [{ role: "user", content: screenCallerText(content).text }],
+  task: { kind: "chat", documents: documents.map((d) => screenUntrusted(d).text) },
   tools: tools.map(spec),
-  maxOutputTokens: 256,
+  grant,
 });
 
 describe("extractive summary", () => {
@@ -86,13 +90,22 @@ describe("offline tool path", () => {
     request.messages.push(
       {
         role: "assistant",
-        content: "",
+        content: prompt``,
         toolCalls: [{ id: "c1", name: "external-payment-api", arguments: '{"paymentId":"pay_1"}' }],
       },
       {
         role: "tool",
         toolCallId: "c1",
-        content: `<<DOC-ab12 source="tool:external-payment-api">>\n{"status":${DATAMARK}"succeeded"}\n<</DOC-ab12>>`,
+        content: spotlightDocuments(
+          [
+            {
+              body: screenUntrusted('{"status": "succeeded"}').text,
+              source: "tool:external-payment-api",
+              id: "c1",
+            },
+          ],
+          "DOC-ab12",
+        ),
       },
     );
     const result = await model.complete(request);

@@ -2,8 +2,10 @@
 // client: plain and streamed turns, tool calls, usage, retries on 429/5xx only, malformed
 // chunks and aborts.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { prompt } from "../../server/guard/untrusted.ts";
 import { OpenAIProvider } from "../../server/model/openai.ts";
 import type { CompletionRequest } from "../../server/model/provider.ts";
+import { testGrant } from "../helpers/grant.ts";
 import { FakeOpenAI, status, stream, text, toolCall } from "./fake-openai.ts";
 
 const fake = new FakeOpenAI();
@@ -21,13 +23,14 @@ const provider = () =>
     baseBackoffMs: 5,
   });
 
+const grant = await testGrant(64);
 const request = (overrides: Partial<CompletionRequest> = {}): CompletionRequest => ({
   messages: [
-    { role: "system", content: "You are terse." },
-    { role: "user", content: "Say hello." },
+    { role: "system", content: prompt`You are terse.` },
+    { role: "user", content: prompt`Say hello.` },
   ],
   task: { kind: "chat", documents: [] },
-  maxOutputTokens: 64,
+  grant,
   ...overrides,
 });
 

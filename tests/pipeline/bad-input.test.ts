@@ -169,7 +169,12 @@ describe("values just inside the bounds are accepted", () => {
     const s = services();
     const key = await keyHolding(s, EVERYTHING);
     const api = callerFor(s, key.plaintext);
-    const doc = await addDocument(s.database.db, { source: "notes", title: "N", body: "A short note." });
+    // Ten distinct documents: a repeated reference is refused (each document is sent once).
+    const docs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        addDocument(s.database.db, { source: "notes", title: `N${i}`, body: "A short note." }),
+      ),
+    );
     const inside = [
       () => api.summarizeDoc({ text: "word ".repeat(40_000) }),
       () =>
@@ -179,7 +184,7 @@ describe("values just inside the bounds are accepted", () => {
       () =>
         api.chat({
           messages: [user("hi")],
-          documents: Array.from({ length: 10 }, () => ({ source: doc.source, id: doc.id })),
+          documents: docs.map((doc) => ({ source: doc.source, id: doc.id })),
         }),
     ];
     for (const call of inside) expect((await outcomeOf(call()))?.message ?? null).toBeNull();
