@@ -1,98 +1,19 @@
 // Output links, judged on the renderer's view: generated Markdown/HTML link forms go through the
 // output check (whole, as `chat` does, and streamed split at every position, as `chatStream`
-// does); the result is rendered to HTML by micromark (CommonMark + GFM, raw HTML allowed) and
-// read back by parse5, and also read as remark-gfm clients see it (mdast with the autolink
-// transform). No URL may point anywhere but an allow-listed host.
+// does); the result, rendered as clients would (tests/helpers/rendered-urls.ts), may point
+// nowhere but an allow-listed host.
 import fc from "fast-check";
-import type { Nodes } from "mdast";
-import { fromMarkdown } from "mdast-util-from-markdown";
-import { gfmFromMarkdown } from "mdast-util-gfm";
-import { micromark } from "micromark";
-import { gfm, gfmHtml } from "micromark-extension-gfm";
-import { type DefaultTreeAdapterMap, parse } from "parse5";
 import { describe, expect, it } from "vitest";
 import { checkOutput, createOutputStreamGuard, type OutputCheckOptions } from "../../server/guard/output.ts";
+import { foreignUrls as foreignUrlsTo } from "../helpers/rendered-urls.ts";
 
 const ALLOWED = "ok.dev";
+const foreignUrls = (markdown: string) => foreignUrlsTo(markdown, [ALLOWED]);
 const options: OutputCheckOptions = {
   canary: "cnry-test",
   systemPrompt: "You are a helpful assistant.",
   allowedLinkHosts: [ALLOWED],
 };
-
-// --- the renderer's view -------------------------------------------------------------------
-
-const URL_ATTRIBUTES = [
-  "href",
-  "src",
-  "srcset",
-  "poster",
-  "background",
-  "action",
-  "formaction",
-  "data",
-  "cite",
-  "longdesc",
-  "lowsrc",
-  "ping",
-  "xlink:href",
-  "manifest",
-  "codebase",
-  "icon",
-];
-
-function urlsInHtml(html: string): string[] {
-  const urls: string[] = [];
-  const walk = (node: DefaultTreeAdapterMap["parentNode"] | DefaultTreeAdapterMap["childNode"]) => {
-    if ("attrs" in node) {
-      for (const { name, value } of node.attrs) {
-        if (name === "srcset") urls.push(...value.split(",").map((s) => s.trim().split(/\s+/)[0] ?? ""));
-        else if (URL_ATTRIBUTES.includes(name)) urls.push(value);
-        else if (name === "style")
-          for (const m of value.matchAll(/url\(\s*['"]?([^'")]*)/gi)) urls.push(m[1] ?? "");
-        else if (name === "content" && /url=/i.test(value)) urls.push(value.replace(/^.*url=/i, ""));
-      }
-    }
-    if (node.nodeName === "style" && "childNodes" in node) urls.push("style-element");
-    if ("childNodes" in node) for (const child of node.childNodes) walk(child);
-    if ("content" in node) walk(node.content);
-  };
-  walk(parse(html));
-  return urls;
-}
-
-function urlsInMdast(markdown: string): string[] {
-  const tree = fromMarkdown(markdown, { extensions: [gfm()], mdastExtensions: [gfmFromMarkdown()] });
-  const urls: string[] = [];
-  const walk = (node: Nodes) => {
-    if ("url" in node && typeof node.url === "string") urls.push(node.url);
-    if (node.type === "html") urls.push(...urlsInHtml(node.value));
-    if ("children" in node) for (const child of node.children) walk(child as Nodes);
-  };
-  walk(tree);
-  return urls;
-}
-
-const render = (markdown: string) =>
-  micromark(markdown, {
-    allowDangerousHtml: true,
-    // The renderer's own protocol filter is off: the output check alone must hold.
-    allowDangerousProtocol: true,
-    extensions: [gfm()],
-    htmlExtensions: [gfmHtml()],
-  });
-
-function foreignUrls(markdown: string): string[] {
-  return [...urlsInHtml(render(markdown)), ...urlsInMdast(markdown)].filter((raw) => {
-    if (raw.trim().startsWith("#")) return false;
-    try {
-      const url = new URL(raw, "https://page.invalid/");
-      return !(["http:", "https:"].includes(url.protocol) && url.hostname === ALLOWED && !url.username);
-    } catch {
-      return false;
-    }
-  });
-}
 
 // --- generated link forms ------------------------------------------------------------------
 
