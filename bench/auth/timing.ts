@@ -6,13 +6,13 @@
 import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { createDatabase, type DatabaseHandle, migrateDatabase } from "../../db/index.ts";
+import type { DatabaseHandle } from "../../db/index.ts";
 import { generateKey } from "../../server/auth/key-format.ts";
 import { createLogger } from "../../server/logger.ts";
 import { openServices } from "../../server/services.ts";
-import { createScratchDatabase, dropDatabase } from "../../tests/helpers/database.ts";
 import { startTestServer } from "../../tests/helpers/http.ts";
 import { createTestKey, testConfig } from "../../tests/helpers/services.ts";
+import { onEachDatabase } from "./databases.ts";
 
 const { values } = parseArgs({ options: { pairs: { type: "string", default: "500" } } });
 const pairs = Number(values.pairs);
@@ -93,23 +93,7 @@ const load = () =>
     .map((n) => n.toFixed(2))
     .join(" / ");
 const loadBefore = load();
-const results: Row[] = [];
-const pglite = await createDatabase({ kind: "pglite", dataDir: null });
-await migrateDatabase(pglite);
-results.push(await measure("PGlite (in-process)", pglite));
-await pglite.close();
-const baseUrl = process.env.DATABASE_URL;
-if (baseUrl) {
-  const url = await createScratchDatabase(baseUrl);
-  const pg = await createDatabase({ kind: "postgres", url });
-  try {
-    await migrateDatabase(pg);
-    results.push(await measure("Postgres (127.0.0.1)", pg));
-  } finally {
-    await pg.close();
-    await dropDatabase(baseUrl, url);
-  }
-}
+const results = await onEachDatabase(measure);
 
 const ms = (n: number) => `${n.toFixed(3)} ms`;
 const lines = [

