@@ -103,19 +103,34 @@ function linkReplacement(node: Nodes): string {
   return label.trim() === "" || ADDRESS_LIKE.test(label) ? LINK_REMOVED : escapeLabel(label);
 }
 
-/** Links the GFM literal transform would create in this text, as a client running it sees them. */
+// Renderers older or laxer than the GFM spec also link other schemes (marked: `ftp://`): any
+// `scheme://` or `www.` run in text is treated as a link.
+const BARE_ADDRESS = /(?:\b[A-Za-z][A-Za-z0-9+.-]{0,31}:\/\/|\bwww\.)[^\s<>]*/gi;
+
+/**
+ * Links a client could make of this text: those the GFM literal transform creates (as
+ * remark-gfm clients see them) and bare `scheme://` addresses. Returns the text with each
+ * off-list one replaced, escaped, or null when there is none.
+ */
 function literalLinksIn(node: Text, policy: LinkPolicy): string | null {
   const root: Root = { type: "root", children: [{ type: "paragraph", children: [{ ...node }] }] };
   for (const transform of literalTransforms) transform(root);
   const paragraph = root.children[0];
   if (paragraph?.type !== "paragraph") return null;
   let bad = false;
+  const bare = (text: string) =>
+    text.replace(BARE_ADDRESS, (address) => {
+      const url = /^www\./i.test(address) ? `http://${address}` : address;
+      if (urlAllowed(url, policy)) return address;
+      bad = true;
+      return LINK_REMOVED;
+    });
   const rewritten = paragraph.children
     .map((child) => {
-      if (child.type !== "link") return plainText(child);
+      if (child.type !== "link") return bare(plainText(child));
       if (urlAllowed(child.url, policy)) return plainText(child);
       bad = true;
-      return "(link removed)";
+      return LINK_REMOVED;
     })
     .join("");
   return bad ? escapeMarkdown(rewritten) : null;

@@ -1,6 +1,8 @@
 // What a client rendering model output would fetch or open: the output rendered to HTML by
-// micromark (CommonMark + GFM, raw HTML allowed, its own protocol filter off) and read back by
-// parse5, plus the URLs remark-gfm clients see (mdast with the autolink-literal transform).
+// micromark (CommonMark + GFM, raw HTML allowed, its own protocol filter off) and by marked,
+// read back by parse5, plus the URLs remark-gfm clients see (mdast with the autolink transform).
+
+import { Marked } from "marked";
 import type { Nodes } from "mdast";
 import { fromMarkdown } from "mdast-util-from-markdown";
 import { gfmFromMarkdown } from "mdast-util-gfm";
@@ -68,9 +70,15 @@ const render = (markdown: string) =>
     htmlExtensions: [gfmHtml()],
   });
 
+// A second, independent renderer (GFM on by default): what one parser reads as text another
+// may read as a link.
+const markedRenderer = new Marked({ gfm: true, async: false });
+const renderWithMarked = (markdown: string) => markedRenderer.parse(markdown) as string;
+
 /** URLs a client rendering `markdown` would fetch or open on a host not in `allowed`. */
 export function foreignUrls(markdown: string, allowed: readonly string[]): string[] {
-  return [...urlsInHtml(render(markdown)), ...urlsInMdast(markdown)].filter((raw) => {
+  const views = [render(markdown), renderWithMarked(markdown)];
+  return [...views.flatMap(urlsInHtml), ...urlsInMdast(markdown)].filter((raw) => {
     if (raw.trim().startsWith("#")) return false;
     try {
       const url = new URL(raw, "https://page.invalid/");
