@@ -56,7 +56,7 @@ export interface Config {
   /** Default injection thresholds, and per-procedure overrides (`SCOPEGATE_GUARD_THRESHOLDS`). */
   guard: GuardThresholds;
   guardByProcedure: Record<string, GuardThresholds>;
-  /** Hosts whose links in model output may keep query strings; others are removed (exfiltration). */
+  /** The only hosts model output may link to or load from (exact match); every other link is removed. */
   outputLinkHosts: string[];
   ops: {
     /** How long SIGTERM waits for in-flight calls before ending them with a `shutdown` record. */

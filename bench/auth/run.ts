@@ -3,13 +3,13 @@
 // Usage: npx tsx bench/auth/run.ts [--iterations 2000]
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { createDatabase, type DatabaseHandle, migrateDatabase } from "../../db/index.ts";
+import type { DatabaseHandle } from "../../db/index.ts";
 import { authenticate } from "../../server/auth/authenticate.ts";
 import { createContext } from "../../server/context.ts";
 import { createLogger } from "../../server/logger.ts";
 import { openServices } from "../../server/services.ts";
-import { createScratchDatabase, dropDatabase } from "../../tests/helpers/database.ts";
 import { createTestKey, requestInfo, testConfig } from "../../tests/helpers/services.ts";
+import { onEachDatabase } from "./databases.ts";
 
 const { values } = parseArgs({ options: { iterations: { type: "string", default: "2000" } } });
 const iterations = Number(values.iterations);
@@ -49,24 +49,7 @@ async function measure(label: string, database: DatabaseHandle) {
   return { label, warm, cold };
 }
 
-const results = [];
-const pglite = await createDatabase({ kind: "pglite", dataDir: null });
-await migrateDatabase(pglite);
-results.push(await measure("PGlite (in-process)", pglite));
-await pglite.close();
-const baseUrl = process.env.DATABASE_URL;
-if (baseUrl) {
-  // A scratch database of its own, dropped afterwards: the server's databases stay untouched.
-  const url = await createScratchDatabase(baseUrl);
-  const pg = await createDatabase({ kind: "postgres", url });
-  try {
-    await migrateDatabase(pg);
-    results.push(await measure("Postgres (127.0.0.1)", pg));
-  } finally {
-    await pg.close();
-    await dropDatabase(baseUrl, url);
-  }
-}
+const results = await onEachDatabase(measure);
 
 const fmt = (ms: number) => `${(ms * 1000).toFixed(0)} µs`;
 const lines = [

@@ -25,7 +25,7 @@ export function framePrompt(instructions: PromptText): PromptFrame {
 }
 
 /** What the output guard checks answers against; documents are not in it, so quoting them is fine. */
-/** `allowedLinkHosts`: hosts whose links and images may carry query strings (SCOPEGATE_OUTPUT_LINK_HOSTS). */
+/** `allowedLinkHosts`: the only hosts output links and images may point to (SCOPEGATE_OUTPUT_LINK_HOSTS). */
 export function outputCheckOptions(
   frame: PromptFrame,
   allowedLinkHosts: readonly string[],

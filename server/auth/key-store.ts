@@ -1,7 +1,8 @@
 // Loads what authentication needs about a key (its row, its lineage's limits, its ancestors'
-// state) in one query, and caches it in-process keyed by key id — hashes only, never a
-// plaintext. Entries live at most 1 s without confirmation, and are dropped at once on a
-// change notification (LISTEN/NOTIFY) or when the listening connection is re-established.
+// state) in one query, and caches the answer in-process keyed by key id — hashes only, never a
+// plaintext; "no such key" is cached too. Entries live at most 1 s without confirmation, and are
+// dropped at once on a change notification (LISTEN/NOTIFY) or when the listening connection is
+// re-established.
 import { sql } from "drizzle-orm";
 import type { Database, DatabaseHandle } from "../../db/index.ts";
 
@@ -114,14 +115,65 @@ export const KEY_CHANGES_CHANNEL = "scopegate_key_changes";
 /** An entry unconfirmed for this long is reloaded, so a missed notification cannot stretch revocation. */
 export const CACHE_TTL_MS = 1000;
 const MAX_ENTRIES = 100_000;
+/**
+ * Unknown ids are remembered too ("no such key"), so an unknown id and a known id with a wrong
+ * secret take the same path (cache, then one HMAC) and timing does not tell them apart. Their
+ * table is separate and smaller, so a flood of made-up ids cannot evict real keys.
+ */
+const MAX_UNKNOWN_ENTRIES = 10_000;
 
-interface Entry {
-  record: KeyRecord;
+interface Entry<T> {
+  value: T;
   loadedAt: number;
 }
 
+/** Least-recently-used eviction with an age limit: a full table drops its oldest entry, never all. */
+class TtlLru<T> {
+  private entries = new Map<string, Entry<T>>();
+
+  constructor(
+    private readonly max: number,
+    private readonly now: () => number,
+  ) {}
+
+  get(key: string): Entry<T> | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    this.entries.delete(key);
+    if (this.now() - entry.loadedAt >= CACHE_TTL_MS) return undefined;
+    this.entries.set(key, entry);
+    return entry;
+  }
+
+  set(key: string, value: T): void {
+    this.entries.delete(key);
+    if (this.entries.size >= this.max) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    this.entries.set(key, { value, loadedAt: this.now() });
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
+  deleteWhere(test: (key: string, value: T) => boolean): void {
+    for (const [key, entry] of this.entries) if (test(key, entry.value)) this.entries.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
 export class KeyCache {
-  private entries = new Map<string, Entry>();
+  private known: TtlLru<KeyRecord>;
+  private unknown: TtlLru<true>;
   /** Loads in flight, so a burst of calls with one cold key costs one query, not one each. */
   private loading = new Map<string, Promise<KeyRecord | null>>();
   hits = 0;
@@ -129,29 +181,29 @@ export class KeyCache {
   /** Bumped by every invalidation, so a load that raced a change is not cached. */
   private generation = 0;
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
-
-  get(keyId: string): KeyRecord | null {
-    const entry = this.entries.get(keyId);
-    if (entry && this.now() - entry.loadedAt < CACHE_TTL_MS) {
-      this.hits += 1;
-      return entry.record;
-    }
-    if (entry) this.entries.delete(keyId);
-    this.misses += 1;
-    return null;
+  constructor(now: () => number = () => performance.now()) {
+    this.known = new TtlLru(MAX_ENTRIES, now);
+    this.unknown = new TtlLru(MAX_UNKNOWN_ENTRIES, now);
   }
 
-  /** The cached record, or one load shared by every concurrent caller asking for this key. */
+  /** The cached record, `null` for an id cached as unknown, `undefined` when not cached. */
+  get(keyId: string): KeyRecord | null | undefined {
+    const entry = this.known.get(keyId) ?? (this.unknown.get(keyId) && { value: null });
+    if (entry) this.hits += 1;
+    else this.misses += 1;
+    return entry?.value;
+  }
+
+  /** The cached answer, or one load shared by every concurrent caller asking for this key. */
   async getOrLoad(keyId: string, load: () => Promise<KeyRecord | null>): Promise<KeyRecord | null> {
     const cached = this.get(keyId);
-    if (cached) return cached;
+    if (cached !== undefined) return cached;
     let pending = this.loading.get(keyId);
     if (!pending) {
       const generation = this.generation;
       pending = load().then((record) => {
         // A change notified while loading may predate what was read: do not cache it then.
-        if (record && generation === this.generation) this.set(keyId, record);
+        if (generation === this.generation) this.set(keyId, record);
         return record;
       });
       this.loading.set(keyId, pending);
@@ -161,26 +213,41 @@ export class KeyCache {
     return pending;
   }
 
-  set(keyId: string, record: KeyRecord): void {
-    if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
-    this.entries.set(keyId, { record, loadedAt: this.now() });
+  set(keyId: string, record: KeyRecord | null): void {
+    if (record) {
+      this.unknown.delete(keyId);
+      this.known.set(keyId, record);
+    } else {
+      this.known.delete(keyId);
+      this.unknown.set(keyId, true);
+    }
   }
 
-  /** Drops the key and every cached key that descends from it or shares its limits. */
+  /**
+   * Drops the key and every cached key that descends from it or shares its limits. Every
+   * "unknown" entry goes too: any change may be a creation (a new key, a rotation's successor,
+   * a derived child), and a stale "no such key" must never refuse a key that now exists.
+   */
   invalidate(keyId: string): void {
     this.generation += 1;
     this.loading.clear();
-    for (const [id, entry] of this.entries) {
-      const { key, ancestors } = entry.record;
-      if (id === keyId || key.limitId === keyId || ancestors.some((a) => a.id === keyId))
-        this.entries.delete(id);
-    }
+    this.unknown.clear();
+    this.known.deleteWhere(
+      (id, { key, ancestors }) =>
+        id === keyId || key.limitId === keyId || ancestors.some((a) => a.id === keyId),
+    );
   }
 
   clear(): void {
     this.generation += 1;
     this.loading.clear();
-    this.entries.clear();
+    this.known.clear();
+    this.unknown.clear();
+  }
+
+  /** Entry counts, to show the tables stay bounded. */
+  get sizes(): { known: number; unknown: number } {
+    return { known: this.known.size, unknown: this.unknown.size };
   }
 }
 

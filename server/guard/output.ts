@@ -1,7 +1,8 @@
 // Output checks on model text, whole or streamed: canary and system-prompt leaks block the
-// output, exfiltration links to hosts not allow-listed are removed, and secrets are redacted.
+// output, secrets are redacted, and links to hosts not allow-listed are removed (output-links).
 
 import { randomId } from "../random-ids.ts";
+import { linkPolicy, openTailStart, removeForeignLinks } from "./output-links.ts";
 import { redactSecrets } from "./redact.ts";
 
 export interface OutputCheckOptions {
@@ -18,93 +19,100 @@ export interface OutputCheckResult {
 
 export interface OutputStreamGuard {
   push(delta: string): { emit: string; blocked: boolean; flags: string[] };
-  end(): { emit: string; blocked: boolean; flags: string[] };
+  /** Releases everything held (and `last`, the whole output when checking it in one piece). */
+  end(last?: string): { emit: string; blocked: boolean; flags: string[] };
 }
 
 export function newCanary(): string {
   return `cnry-${randomId(9, "base64url")}`;
 }
 
-// A leak is a verbatim stretch this long; shorter overlaps are ordinary phrases.
+// A leak is a stretch of this many letters and digits, in order; shorter overlaps are ordinary
+// phrases (an answer sharing the prompt's common words never lines up this many in a row).
 const LEAK_CHUNK = 48;
-const LEAK_STRIDE = 24;
+const LEAK_STRIDE = 16;
 // Held back from release so a canary, secret or link split across deltas is seen whole.
 const HOLD_BACK = 256;
 const MAX_LINK_HOLD = 4096;
 
-const normalizeForLeak = (s: string) => s.replace(/\s+/g, " ").toLowerCase();
+// Released text kept for leak matching: a leak spelled out with separators ("y, o, u") takes
+// several characters per letter, so the tail covers a whole chunk written three apart.
+const LEAK_TAIL = 4 * (LEAK_CHUNK + LEAK_STRIDE);
 
-/** Chunks at a fixed stride: any verbatim stretch of LEAK_CHUNK + LEAK_STRIDE contains one. */
+/**
+ * Letters and digits only, case- and accent-folded (NFKD also maps full-width and other
+ * compatibility forms): commas between words, spaced-out or dotted letters, line breaks,
+ * zero-width characters and punctuation inserted into a leaked text do not hide it.
+ */
+export const leakSkeleton = (s: string) =>
+  s
+    .normalize("NFKD")
+    .replace(/[^\p{L}\p{N}]+/gu, "")
+    .toLowerCase();
+
+/** Chunks at a fixed stride: any stretch of LEAK_CHUNK + LEAK_STRIDE letters contains one. */
 function leakChunks(systemPrompt: string, canary: string): string[] {
-  const text = normalizeForLeak(systemPrompt.split(canary).join(" "));
+  const text = leakSkeleton(systemPrompt.split(canary).join(" "));
   const chunks: string[] = [];
   for (let i = 0; i + LEAK_CHUNK <= text.length; i += LEAK_STRIDE) chunks.push(text.slice(i, i + LEAK_CHUNK));
   return chunks;
 }
 
-const MARKDOWN_LINK =
-  /(!?)\[([^\]\n]{0,500})\]\(\s{0,4}<?(https?:\/\/[^\s)>]{1,2000})>?(?:\s{1,4}"[^"\n]{0,200}")?\s{0,4}\)/g;
-
-function hostAllowed(url: string, allowed: string[]): boolean {
-  try {
-    const host = new URL(url).hostname.toLowerCase();
-    return allowed.some((a) => host === a.toLowerCase() || host.endsWith(`.${a.toLowerCase()}`));
-  } catch {
-    return false;
-  }
-}
-
-function stripLinks(text: string, allowed: string[], flags: Set<string>): string {
-  return text.replace(MARKDOWN_LINK, (whole, bang: string, label: string, url: string) => {
-    // A query string is where an injected instruction puts the data it wants carried away.
-    if (!url.includes("?") || hostAllowed(url, allowed)) return whole;
-    flags.add(bang ? "exfiltration_image_removed" : "exfiltration_link_removed");
-    return bang ? "[image removed]" : label;
-  });
-}
-
 export function createOutputStreamGuard(opts: OutputCheckOptions): OutputStreamGuard {
-  const allowed = opts.allowedLinkHosts ?? [];
+  const policy = linkPolicy(opts.allowedLinkHosts ?? []);
   const chunks = leakChunks(opts.systemPrompt, opts.canary);
-  const canary = opts.canary.toLowerCase();
+  const canary = leakSkeleton(opts.canary);
   const flags = new Set<string>();
   let pending = "";
   // The tail of already released text, kept so leaks straddling a release are still matched.
   let releasedTail = "";
+  // What the client was sent, from the start of its last top-level block: links are checked on
+  // it plus the new text, since the client renders the whole, not the pieces. Blocks before it
+  // are closed and parse alike whatever follows, so they are not parsed again.
+  let live = "";
   let blocked = false;
 
+  const block = (flag: string) => {
+    flags.add(flag);
+    blocked = true;
+    pending = "";
+  };
+
   const inspect = () => {
-    const window = (releasedTail + pending).toLowerCase();
-    // Zero-width padding or spacing inserted into a canary must not hide it.
-    if (window.includes(canary) || window.replace(/[\s\u200b-\u200d\u2060\u00ad]/g, "").includes(canary)) {
-      flags.add("canary_leak");
-      blocked = true;
-    }
-    const normalized = normalizeForLeak(window);
-    if (chunks.some((c) => normalized.includes(c))) {
-      flags.add("system_prompt_leak");
-      blocked = true;
-    }
+    const window = leakSkeleton(releasedTail + pending);
+    if (window.includes(canary)) block("canary_leak");
+    else if (chunks.some((c) => window.includes(c))) block("system_prompt_leak");
   };
 
   const release = (upTo: number) => {
     const out = pending.slice(0, upTo);
     pending = pending.slice(upTo);
-    releasedTail = (releasedTail + out).slice(-(HOLD_BACK + LEAK_CHUNK + canary.length));
-    const redacted = redactSecrets(stripLinks(out, allowed, flags));
+    releasedTail = (releasedTail + out).slice(-(LEAK_TAIL + 4 * canary.length));
+    const redacted = redactSecrets(out);
     for (const kind of redacted.applied) flags.add(`redacted:${kind}`);
-    return redacted.text;
+    const checked = removeForeignLinks(live + redacted.text, policy, live.length);
+    for (const flag of checked.flags) flags.add(flag);
+    // Text already sent cannot be taken back: if the new text changes how it parses (a link
+    // closed after its opening bracket was released), the stream stops instead.
+    if (checked.unresolved || !checked.text.startsWith(live)) {
+      block("output_links_unstable");
+      return "";
+    }
+    const emit = checked.text.slice(live.length);
+    live = checked.text.slice(checked.blockStarts.at(-1) ?? 0);
+    return emit;
   };
 
   const cutPoint = () => {
     let cut = Math.max(0, pending.length - HOLD_BACK);
-    // Never split inside whitespace-free runs (secrets) or an unclosed markdown link.
+    // Never split inside whitespace-free runs (secrets).
     const space = pending.lastIndexOf(" ", cut);
     const newline = pending.lastIndexOf("\n", cut);
     cut = Math.max(space, newline) + 1;
     if (cut === 0 && pending.length > MAX_LINK_HOLD * 2) cut = pending.length - HOLD_BACK;
-    const open = pending.lastIndexOf("[", cut);
-    if (open >= 0 && pending.indexOf(")", open) < 0 && pending.length - open < MAX_LINK_HOLD) cut = open;
+    // Nor inside a link, image or HTML construct that may still be open (the parser's view).
+    const open = openTailStart(live + pending, live.length) - live.length;
+    if (open < cut && pending.length - open < MAX_LINK_HOLD) cut = open;
     return cut;
   };
 
@@ -115,28 +123,20 @@ export function createOutputStreamGuard(opts: OutputCheckOptions): OutputStreamG
       if (blocked) return result("");
       pending += delta;
       inspect();
-      if (blocked) {
-        pending = "";
-        return result("");
-      }
+      if (blocked) return result("");
       return result(release(cutPoint()));
     },
-    end() {
+    end(last = "") {
       if (blocked) return result("");
+      pending += last;
       inspect();
-      if (blocked) {
-        pending = "";
-        return result("");
-      }
+      if (blocked) return result("");
       return result(release(pending.length));
     },
   };
 }
 
 export function checkOutput(output: string, opts: OutputCheckOptions): OutputCheckResult {
-  const guard = createOutputStreamGuard(opts);
-  const first = guard.push(output);
-  const last = guard.end();
-  const blocked = first.blocked || last.blocked;
-  return { text: blocked ? "" : first.emit + last.emit, blocked, flags: last.flags };
+  const checked = createOutputStreamGuard(opts).end(output);
+  return { text: checked.blocked ? "" : checked.emit, blocked: checked.blocked, flags: checked.flags };
 }

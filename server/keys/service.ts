@@ -130,6 +130,8 @@ async function insertKey(tx: Database, call: LifecycleCall, key: NewKey) {
     rotatedFromId: key.rotatedFromId,
     createdBy: call.actor.keyId,
   });
+  // Other processes may hold this id as "no such key" (key-store's unknown-id cache).
+  await notifyKeyChanged(tx, keyId);
   return { keyId, plaintext };
 }
 
@@ -162,6 +164,7 @@ export async function createKey(ctx: Context, actor: Principal, callId: string, 
     Object.assign(event.details ?? {}, { targetKeyId: created.keyId });
   });
   if (!created) throw new Error("key was not created");
+  ctx.keyCache.invalidate(created.keyId);
   return {
     keyId: created.keyId,
     key: created.plaintext,

@@ -156,7 +156,7 @@ describe("guard wiring", () => {
     });
 
     expect(result.message.content).not.toContain("evil.example");
-    expect(result.message.content).toContain("[image removed]");
+    expect(result.message.content).toBe("Done. (image removed) and more.");
     expect(result.flags).toEqual(
       expect.arrayContaining(["exfiltration_image_removed", "exfiltration_link_removed"]),
     );

