@@ -17,6 +17,7 @@ import { appRouter } from "../routers/app.ts";
 import { wasAudited } from "../trpc.ts";
 import { clientAddress } from "./client-address.ts";
 import { errorEnvelope, type HttpRefusal, REFUSALS } from "./envelope.ts";
+import { type FrontChecks, handleOpenAi, OPENAI_PREFIX } from "./openai/route.ts";
 import { readStreamHead } from "./stream-status.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -122,6 +123,10 @@ async function handle(
     await handleTrpc(services, req, res, url, info);
     return;
   }
+  if (url.pathname.startsWith(OPENAI_PREFIX)) {
+    await handleOpenAi(services, req, res, url, info, FRONT_CHECKS);
+    return;
+  }
   if (options.extraRoutes?.(req, res, requestId)) return;
   await refuse(services, res, info, null, REFUSALS.notFound);
 }
@@ -162,9 +167,7 @@ async function handleTrpc(
   if (fullPath === null) return refuse(services, res, info, null, REFUSALS.notFound);
   // Audit keeps a bounded path; the batch bound counts the untruncated one.
   const path = fullPath.slice(0, 512);
-  if ([...url.searchParams].some(([name, value]) => CREDENTIAL_PARAMS.test(name) || KEY_LIKE.test(value))) {
-    return refuse(services, res, info, path, REFUSALS.keyInUrl);
-  }
+  if (hasKeyInUrl(url)) return refuse(services, res, info, path, REFUSALS.keyInUrl);
   if (req.method !== "GET" && req.method !== "POST")
     return refuse(services, res, info, path, REFUSALS.methodNotSupported);
   if (url.searchParams.get("batch") === "1" && fullPath.split(",").length > MAX_BATCH_CALLS) {
@@ -172,10 +175,7 @@ async function handleTrpc(
   }
   let body: string | undefined;
   if (req.method === "POST") {
-    const contentType = headerValue(req, "content-type") ?? "";
-    if (!/^application\/json\s*(;|$)/i.test(contentType)) {
-      return refuse(services, res, info, path, REFUSALS.unsupportedMediaType);
-    }
+    if (!isJsonContentType(req)) return refuse(services, res, info, path, REFUSALS.unsupportedMediaType);
     const read = await readBoundedBody(req);
     if (read === "too_large") return refuse(services, res, info, path, REFUSALS.payloadTooLarge);
     if (read === "invalid_utf8") return refuse(services, res, info, path, REFUSALS.invalidJson);
@@ -321,6 +321,21 @@ async function auditRefusal(
     services.logger.error("audit write failed for a refused request", { requestId: info.requestId, error });
   }
 }
+
+const hasKeyInUrl = (url: URL): boolean =>
+  [...url.searchParams].some(([name, value]) => CREDENTIAL_PARAMS.test(name) || KEY_LIKE.test(value));
+
+const isJsonContentType = (req: IncomingMessage): boolean =>
+  /^application\/json\s*(;|$)/i.test(headerValue(req, "content-type") ?? "");
+
+// The OpenAI-compatible door runs the same front checks and audits its refusals the same way.
+const FRONT_CHECKS: FrontChecks = {
+  hasKeyInUrl,
+  isJsonContentType,
+  readBoundedBody,
+  auditRefusal,
+  closeAfterDiscarding,
+};
 
 async function readBoundedBody(req: IncomingMessage): Promise<string | "too_large" | "invalid_utf8"> {
   const declared = Number(req.headers["content-length"] ?? "0");

@@ -29,7 +29,7 @@ import { type CallState, scopedProcedure } from "../trpc.ts";
 
 export const MAX_TEXT_CHARS = 200_000;
 const MAX_MESSAGE_CHARS = 32_000;
-const MAX_OUTPUT_TOKENS = 1024;
+export const MAX_OUTPUT_TOKENS = 1024;
 
 export const summarizeDocInput = z
   .strictObject({
@@ -58,6 +58,8 @@ export const chatInput = z.strictObject({
   documents: z.array(documentRef).max(10).optional(),
   /** Tools the caller wants offered to the model; each needs `tool:<name>`. */
   tools: z.array(z.enum(TOOL_NAMES)).max(TOOL_NAMES.length).optional(),
+  /** A lower cap on the answer (OpenAI's `max_tokens`); the reservation shrinks with it. */
+  maxTokens: z.number().int().min(1).max(MAX_OUTPUT_TOKENS).optional(),
 });
 
 type AiContext = Context & { call: CallState; principal: Principal };
@@ -75,7 +77,12 @@ async function loadDocuments(ctx: Context, refs: readonly DocumentRef[]) {
 }
 
 /** Tokens reserved before the call: the prompt's estimate (documents included) plus the output cap. */
-async function reserveFor(ctx: Context, text: string, refs: readonly DocumentRef[]): Promise<number> {
+async function reserveFor(
+  ctx: Context,
+  text: string,
+  refs: readonly DocumentRef[],
+  outputTokens = MAX_OUTPUT_TOKENS,
+): Promise<number> {
   let documentChars = 0;
   if (refs.length > 0) {
     // Addressed by source and id, like every read: only documents in held sources are measured.
@@ -87,7 +94,7 @@ async function reserveFor(ctx: Context, text: string, refs: readonly DocumentRef
     );
     documentChars = Number(row?.chars ?? 0);
   }
-  return estimateTokens(text) + Math.ceil(documentChars / 4) + MAX_OUTPUT_TOKENS;
+  return estimateTokens(text) + Math.ceil(documentChars / 4) + outputTokens;
 }
 
 function inputScopesOfChat(input: z.output<typeof chatInput>): Scope[] {
@@ -137,7 +144,7 @@ async function prepareChat(
       task: { kind: "chat", documents: bodies },
       tools: offeredTools(createToolRegistry(ctx.config), ctx.principal, input.tools ?? []),
       frame,
-      maxOutputTokens: MAX_OUTPUT_TOKENS,
+      maxOutputTokens: input.maxTokens ?? MAX_OUTPUT_TOKENS,
     },
   };
 }
@@ -148,7 +155,12 @@ const chatProcedure = () =>
     input: chatInput,
     inputScopes: inputScopesOfChat,
     reserveTokens: (ctx, input) =>
-      reserveFor(ctx, input.messages.map((m) => m.content).join("\n"), input.documents ?? []),
+      reserveFor(
+        ctx,
+        input.messages.map((m) => m.content).join("\n"),
+        input.documents ?? [],
+        input.maxTokens,
+      ),
   });
 
 /** Top-level procedures (the SDK calls them as `summarizeDoc`, `chat` and `chatStream`). */
