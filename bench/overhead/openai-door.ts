@@ -106,6 +106,11 @@ const md = [
   "",
   `Run ${started.toISOString()} on ${cpus()[0]?.model ?? "?"} x ${cpus().length}, Node ${process.version}; load average (1/5/15 min) ${loadBefore.map(fmt).join(" / ")} before, ${loadAfter.map(fmt).join(" / ")} after.`,
   `Database ${summary.database}; model: offline behind ${delayMs} ms (bench/overhead/model.ts); ${connections} connections; ${rounds} rounds of ${seconds} s per scenario after ${warmupSeconds} s warm-up, alternating; one key.`,
+  ...((loadBefore[0] ?? 0) > cpus().length
+    ? [
+        `The machine was shared and overloaded (1-minute load ${fmt(loadBefore[0] ?? 0)} on ${cpus().length} cores): the numbers are indicative, comparable within this run only.`,
+      ]
+    : []),
   "Chat request: one user message holding the same 2 KB text summarizeDoc gets. Ratios are throughput over the bare summarizeDoc baseline.",
   "",
   "| scenario | rps | ratio vs bare | p50 ms | p99 ms | non-2xx |",

@@ -292,6 +292,29 @@ describe("refusals, as the SDK's error classes with scopegate's reason as code",
     await client.chat.completions.create({ model: "offline", messages: HELLO });
   });
 
+  it("server-side tools (the `scopegate` extension) keep chat's scope rules", async () => {
+    const holder = await keyFor({ scopes: [...CHAT, "tool:search-documents"] });
+    const without = await keyFor();
+    const body = {
+      model: "offline",
+      messages: HELLO,
+      scopegate: { tools: ["search-documents"] },
+    } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming;
+
+    const completion = await sdk(holder.plaintext).chat.completions.create(body);
+    expect(completion.choices[0]?.message.content).toBeTruthy();
+    const error = await refusalOf(sdk(without.plaintext).chat.completions.create(body));
+    expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect(error.code).toBe("missing_scope");
+    expect(error.message).toContain("tool:search-documents");
+    const rows = await finals();
+    expect(rows.map((r) => [r.keyId, r.outcome])).toEqual([
+      [holder.keyId, "ok"],
+      [without.keyId, "denied"],
+    ]);
+    expect(rows[0]?.scopes).toContain("tool:search-documents");
+  });
+
   it("an unknown model is a NotFoundError on `model`", async () => {
     const key = await keyFor();
     const error = await refusalOf(

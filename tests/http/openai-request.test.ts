@@ -16,6 +16,7 @@ const ACCEPTED = new Set([
   "logprobs",
   "presence_penalty",
   "frequency_penalty",
+  "scopegate",
 ]);
 const BASE = { model: "offline", messages: [{ role: "user", content: "Hi." }] };
 const name = fc.stringMatching(/^[a-z_]{1,20}$/).filter((n) => !ACCEPTED.has(n) && n !== "__proto__");

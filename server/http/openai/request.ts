@@ -18,6 +18,14 @@ const tokenCap = z.number().int().min(1).nullish();
 // in a way scopegate cannot enforce or report (several choices, log probabilities, penalties).
 const defaultOnly = <T extends z.core.util.Literal>(value: T) => z.literal(value).nullish();
 
+// scopegate's own extension (`extra_body` in the SDKs): the server-side tools to offer and the
+// documents to ground on, each under chat's scope rules (`tool:<name>`, `db:<source>`). Their
+// contents are validated by chat's own input schema.
+const extension = z.strictObject({
+  tools: z.array(z.string()).optional(),
+  documents: z.array(z.unknown()).optional(),
+});
+
 const completionRequest = z
   .strictObject({
     model: z.string().min(1).max(256),
@@ -31,6 +39,7 @@ const completionRequest = z
     logprobs: defaultOnly(false),
     presence_penalty: defaultOnly(0),
     frequency_penalty: defaultOnly(0),
+    scopegate: extension.nullish(),
   })
   .refine((r) => r.stream === true || r.stream_options == null, {
     message: "stream_options is only allowed when stream is true.",
@@ -44,8 +53,10 @@ export interface CompletionCall {
   includeUsage: boolean;
   /** OpenAI's `user`, mapped to the end-user binding (as `x-end-user`). */
   user: string | undefined;
-  input: z.input<typeof chatInput>;
+  input: ChatInput;
 }
+
+type ChatInput = z.input<typeof chatInput>;
 
 export interface RequestProblem {
   /** The offending parameter in OpenAI's notation (`messages[0].content[1].type`). */
@@ -74,6 +85,10 @@ export function parseCompletionRequest(body: unknown): ParsedCompletion {
           role: m.role === "assistant" ? "assistant" : "user",
           content: typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join(""),
         })),
+        ...(request.scopegate?.tools ? { tools: request.scopegate.tools as ChatInput["tools"] } : {}),
+        ...(request.scopegate?.documents
+          ? { documents: request.scopegate.documents as ChatInput["documents"] }
+          : {}),
         // Capped by the reservation: the pipeline never reserves more than its own maximum.
         ...(cap == null ? {} : { maxTokens: Math.min(cap, MAX_OUTPUT_TOKENS) }),
       },
