@@ -8,7 +8,7 @@ import type { Context } from "../context.ts";
 import { withDatabase } from "../db-errors.ts";
 import { clientClosed, type Reason, ScopegateError } from "../errors.ts";
 import { spotlightDocuments } from "../guard/spotlight.ts";
-import type { ModelMessage, ModelTask, ModelToolCall } from "../model/provider.ts";
+import type { ModelMessage, ModelTask, ModelToolCall, Sampling } from "../model/provider.ts";
 import { type Tool, toolSpec } from "../tools/registry.ts";
 import { ToolFailure } from "../tools/tool-failure.ts";
 import type { CallState } from "../trpc.ts";
@@ -43,6 +43,7 @@ export interface ConversationOptions {
   tools: Tool[];
   frame: PromptFrame;
   maxOutputTokens: number;
+  sampling?: Sampling;
   signal?: AbortSignal;
   onDelta?: (text: string) => void;
 }
@@ -171,6 +172,7 @@ export async function runConversation(
         task: options.task,
         ...(mayUseTools ? { tools: specs } : {}),
         maxOutputTokens: options.maxOutputTokens,
+        ...(options.sampling ? { sampling: options.sampling } : {}),
         ...(onDelta ? { onDelta } : {}),
       },
       options.signal,

@@ -189,6 +189,11 @@ function chatTurn(
   };
 }
 
+function cutAtStop(text: string, stops: readonly string[]): string {
+  const at = Math.min(...stops.map((s) => text.indexOf(s)).filter((i) => i >= 0), text.length);
+  return text.slice(0, at);
+}
+
 async function streamOut(text: string, request: CompletionRequest): Promise<void> {
   const onDelta = request.onDelta;
   if (!onDelta) return;
@@ -210,6 +215,8 @@ export class OfflineProvider implements ModelProvider {
       task.kind === "summarize"
         ? { text: extractiveSummary(task.text, task.maxWords), toolCalls: [] }
         : chatTurn(request, task.documents);
+    // Deterministic, so temperature and top_p change nothing; stop sequences still end the text.
+    turn.text = cutAtStop(turn.text, request.sampling?.stop ?? []);
     await streamOut(turn.text, request);
     return {
       text: turn.text,

@@ -30,6 +30,14 @@ export type ModelTask =
   /** `documents`: the sanitized document bodies, for providers that do not read prompts. */
   | { kind: "chat"; documents: string[] };
 
+/** Caller-chosen sampling (OpenAI's temperature, top_p, stop); absent fields keep the provider's defaults. */
+export interface Sampling {
+  temperature?: number;
+  topP?: number;
+  /** The answer ends before the first of these. */
+  stop?: string[];
+}
+
 export interface CompletionRequest {
   /** The full prompt: system prompt, spotlighted documents, user turns, tool results. */
   messages: ModelMessage[];
@@ -38,6 +46,7 @@ export interface CompletionRequest {
   /** Offered tools; the model may ask for others, which the caller refuses. */
   tools?: ToolSpec[];
   maxOutputTokens: number;
+  sampling?: Sampling;
   signal?: AbortSignal;
   /** When given, the turn is streamed: text is delivered here as it is generated. */
   onDelta?: (text: string) => void;

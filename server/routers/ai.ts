@@ -60,6 +60,14 @@ export const chatInput = z.strictObject({
   tools: z.array(z.enum(TOOL_NAMES)).max(TOOL_NAMES.length).optional(),
   /** A lower cap on the answer (OpenAI's `max_tokens`); the reservation shrinks with it. */
   maxTokens: z.number().int().min(1).max(MAX_OUTPUT_TOKENS).optional(),
+  /** OpenAI's temperature, top_p and stop, passed to the model. */
+  sampling: z
+    .strictObject({
+      temperature: z.number().min(0).max(2).optional(),
+      topP: z.number().min(0).max(1).optional(),
+      stop: z.array(z.string().min(1).max(256)).max(4).optional(),
+    })
+    .optional(),
 });
 
 type AiContext = Context & { call: CallState; principal: Principal };
@@ -145,6 +153,7 @@ async function prepareChat(
       tools: offeredTools(createToolRegistry(ctx.config), ctx.principal, input.tools ?? []),
       frame,
       maxOutputTokens: input.maxTokens ?? MAX_OUTPUT_TOKENS,
+      ...(input.sampling ? { sampling: input.sampling } : {}),
     },
   };
 }

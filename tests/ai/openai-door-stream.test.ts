@@ -58,6 +58,24 @@ describe("the OpenAI door's stream", () => {
     expect(final?.flags).toContain("exfiltration_image_removed");
   });
 
+  it("passes temperature, top_p and stop to the upstream model", async () => {
+    const client = await sdk();
+    await client.chat.completions.create({
+      model: "fake-model",
+      messages: HELLO,
+      temperature: 0.3,
+      top_p: 0.9,
+      stop: "END",
+      max_tokens: 50,
+    });
+    expect(fixture.fake.requests[0]).toMatchObject({
+      temperature: 0.3,
+      top_p: 0.9,
+      stop: ["END"],
+      max_tokens: 50,
+    });
+  });
+
   it("a client that leaves mid-stream aborts the upstream call; the final record says client_closed", async () => {
     const client = await sdk();
     fixture.fake.script(stream(PREAMBLE, { hangAfter: true }));

@@ -109,6 +109,27 @@ describe("POST /v1/chat/completions", () => {
     });
   });
 
+  it("ends the answer before a stop sequence, streamed or not", async () => {
+    const client = sdk((await keyFor()).plaintext);
+    const plain = await client.chat.completions.create({ model: "offline", messages: HELLO });
+    const full = plain.choices[0]?.message.content ?? "";
+    const cut = await client.chat.completions.create({
+      model: "offline",
+      messages: HELLO,
+      stop: "responder",
+    });
+    expect(cut.choices[0]?.message.content).toBe(full.slice(0, full.indexOf("responder")));
+    const stream = await client.chat.completions.create({
+      model: "offline",
+      messages: HELLO,
+      stop: ["never-said", "responder"],
+      stream: true,
+    });
+    let streamed = "";
+    for await (const part of stream) streamed += part.choices[0]?.delta.content ?? "";
+    expect(streamed).toBe(full.slice(0, full.indexOf("responder")));
+  });
+
   it("streams chunks through chatStream, with usage last when include_usage is set", async () => {
     const key = await keyFor();
     const stream = await sdk(key.plaintext).chat.completions.create({
@@ -263,7 +284,8 @@ describe("refusals, as the SDK's error classes with scopegate's reason as code",
         { response_format: { type: "json_schema", json_schema: { name: "x", schema: {} } } },
         "response_format",
       ],
-      [{ temperature: 0.2 }, "temperature"],
+      [{ audio: { voice: "alloy", format: "mp3" } }, "audio"],
+      [{ temperature: 3 }, "temperature"],
       [{ n: 2 }, "n"],
       [{ logprobs: true }, "logprobs"],
       [

@@ -17,6 +17,9 @@ const ACCEPTED = new Set([
   "presence_penalty",
   "frequency_penalty",
   "scopegate",
+  "temperature",
+  "top_p",
+  "stop",
 ]);
 const BASE = { model: "offline", messages: [{ role: "user", content: "Hi." }] };
 const name = fc.stringMatching(/^[a-z_]{1,20}$/).filter((n) => !ACCEPTED.has(n) && n !== "__proto__");

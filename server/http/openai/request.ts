@@ -35,6 +35,9 @@ const completionRequest = z
     max_tokens: tokenCap,
     max_completion_tokens: tokenCap,
     user: z.string().nullish(),
+    temperature: z.number().min(0).max(2).nullish(),
+    top_p: z.number().min(0).max(1).nullish(),
+    stop: z.union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(4)]).nullish(),
     n: defaultOnly(1),
     logprobs: defaultOnly(false),
     presence_penalty: defaultOnly(0),
@@ -71,6 +74,13 @@ export function parseCompletionRequest(body: unknown): ParsedCompletion {
   if (!parsed.success) return { ok: false, problem: problemOf(parsed.error) };
   const request = parsed.data;
   const cap = request.max_completion_tokens ?? request.max_tokens;
+  const sampling = {
+    ...(request.temperature == null ? {} : { temperature: request.temperature }),
+    ...(request.top_p == null ? {} : { topP: request.top_p }),
+    ...(request.stop == null
+      ? {}
+      : { stop: typeof request.stop === "string" ? [request.stop] : request.stop }),
+  };
   return {
     ok: true,
     call: {
@@ -89,6 +99,7 @@ export function parseCompletionRequest(body: unknown): ParsedCompletion {
         ...(request.scopegate?.documents
           ? { documents: request.scopegate.documents as ChatInput["documents"] }
           : {}),
+        ...(Object.keys(sampling).length > 0 ? { sampling } : {}),
         // Capped by the reservation: the pipeline never reserves more than its own maximum.
         ...(cap == null ? {} : { maxTokens: Math.min(cap, MAX_OUTPUT_TOKENS) }),
       },
@@ -118,7 +129,7 @@ function problemOf(error: z.ZodError): RequestProblem {
     const param = paramName([...path, issue.keys[0] ?? ""]);
     return {
       param,
-      message: `Unsupported parameter: '${param}'. This gateway refuses what it does not enforce (client-side tools, response formats, images, audio, sampling options) rather than dropping it.`,
+      message: `Unsupported parameter: '${param}'. This gateway refuses what it does not enforce (client-side tools, response formats, images, audio) rather than dropping it.`,
     };
   }
   const param = paramName(path);
