@@ -337,13 +337,19 @@ describe("refusals, as the SDK's error classes with scopegate's reason as code",
     expect(rows[0]?.scopes).toContain("tool:search-documents");
   });
 
-  it("an unknown model is a NotFoundError on `model`", async () => {
+  it("an unknown model is a NotFoundError on `model`, told only to a valid key", async () => {
     const key = await keyFor();
-    const error = await refusalOf(
-      sdk(key.plaintext).chat.completions.create({ model: "gpt-4o", messages: HELLO }),
-    );
+    const request = { model: "gpt-4o", messages: HELLO };
+    const error = await refusalOf(sdk(key.plaintext).chat.completions.create(request));
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect([error.code, error.param]).toEqual(["not_found", "model"]);
+    const wrong = await refusalOf(sdk(`${key.plaintext.slice(0, -4)}AAAA`).chat.completions.create(request));
+    expect(wrong).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect(wrong.code).toBe("invalid_key");
+    expect((await finals()).map((r) => [r.procedure, r.reason])).toEqual([
+      ["chat", "not_found"],
+      ["chat", "invalid_key"],
+    ]);
   });
 
   it("front refusals answer in OpenAI's shape with one final record each", async () => {

@@ -7,7 +7,7 @@ import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { linkedAbort } from "../../abort.ts";
 import type { ChatStreamEvent } from "../../ai/chat-stream.ts";
-import { bearerToken } from "../../auth/authenticate.ts";
+import { authenticate, bearerToken } from "../../auth/authenticate.ts";
 import { type KeyEnv, parseKey } from "../../auth/key-format.ts";
 import { type Context, createContext, type RequestInfo, type Services } from "../../context.ts";
 import { type Reason, reasonOf } from "../../errors.ts";
@@ -85,6 +85,14 @@ async function completions(door: Door): Promise<void> {
   const call = parsed.call;
   const models = modelsFor(services, keyEnvOf(info));
   if (!models.includes(call.model)) {
+    // Who asks is settled first, as in every procedure: a caller without a valid key is told
+    // that (and counted by the throttle), never which models exist.
+    const ctx = createContext(services, info);
+    const denied = await authenticate(ctx).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    if (denied) return sendProcedureError(door, ctx, "chat", denied);
     return refuse(door, "chat", {
       status: 404,
       reason: "not_found",
