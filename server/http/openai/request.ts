@@ -1,8 +1,7 @@
 // The OpenAI chat-completions request, parsed strictly and mapped onto `chat`'s input: every
 // parameter scopegate does not enforce is refused by name (one strict schema), never dropped.
 import { z } from "zod";
-import type { chatInput } from "../../routers/ai.ts";
-import { MAX_OUTPUT_TOKENS } from "../../routers/ai.ts";
+import { type chatInput, MAX_OUTPUT_TOKENS } from "../../routers/ai.ts";
 
 const textPart = z.strictObject({ type: z.literal("text"), text: z.string() });
 
