@@ -1,6 +1,5 @@
 // The OpenAI door shares the HTTP layer's CORS policy: an allowed origin gets its preflight and
 // the CORS headers on answers and refusals (with x-request-id exposed); any other origin none.
-import type OpenAI from "openai";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
 import { createTestKey, useTestServices } from "../helpers/services.ts";
