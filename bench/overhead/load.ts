@@ -30,6 +30,9 @@ export interface LoadOptions {
   seconds: number;
   /** Requests per second over all connections (a fixed-rate soak); unbounded when absent. */
   rate?: number;
+  /** The route and JSON body posted; summarizeDoc of the 2 KB text by default. */
+  path?: string;
+  body?: string;
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
@@ -42,7 +45,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         new Promise<autocannon.Result>((resolve, reject) => {
           const instance = autocannon(
             {
-              url: `${url}/trpc/summarizeDoc`,
+              url: `${url}${options.path ?? "/trpc/summarizeDoc"}`,
               method: "POST",
               connections: share,
               ...(options.rate
@@ -53,7 +56,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
                 "content-type": "application/json",
                 ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
               },
-              body: SUMMARIZE_BODY,
+              body: options.body ?? SUMMARIZE_BODY,
             },
             (error, result) => (error ? reject(error) : resolve(result)),
           );

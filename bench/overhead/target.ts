@@ -25,7 +25,8 @@ async function pipelineServer(): Promise<{ server: Server; key: string; close: (
   // Limits high enough never to refuse: the benchmark measures their cost, not their effect.
   const created = await createTestKey(services, {
     name: "bench",
-    scopes: ["endpoint:summarize-doc"],
+    // Chat scopes too, for the OpenAI-door comparison (bench/overhead/openai-door.ts).
+    scopes: ["endpoint:summarize-doc", "endpoint:chat", "prompt-processing"],
     rpm: 1_000_000,
     dailyTokens: 1_000_000_000_000,
   });

@@ -9,7 +9,7 @@ import { withDatabase } from "../db-errors.ts";
 import { clientClosed, type Reason, ScopegateError } from "../errors.ts";
 import { spotlightDocuments } from "../guard/spotlight.ts";
 import { identifier, modelEcho, type PromptText, prompt } from "../guard/untrusted.ts";
-import type { ModelMessage, ModelTask, ModelToolCall } from "../model/provider.ts";
+import type { ModelMessage, ModelTask, ModelToolCall, Sampling } from "../model/provider.ts";
 import { type Tool, toolSpec } from "../tools/registry.ts";
 import { ToolFailure } from "../tools/tool-failure.ts";
 import type { CallState } from "../trpc.ts";
@@ -44,6 +44,7 @@ export interface ConversationOptions {
   tools: Tool[];
   frame: PromptFrame;
   maxOutputTokens: number;
+  sampling?: Sampling;
   signal?: AbortSignal;
   onDelta?: (text: string) => void;
 }
@@ -176,6 +177,7 @@ export async function runConversation(
         task: options.task,
         ...(mayUseTools ? { tools: specs } : {}),
         maxOutputTokens: options.maxOutputTokens,
+        ...(options.sampling ? { sampling: options.sampling } : {}),
         ...(onDelta ? { onDelta } : {}),
       },
       options.signal,

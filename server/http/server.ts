@@ -24,6 +24,7 @@ import { appRouter } from "../routers/app.ts";
 import { wasAudited } from "../trpc.ts";
 import { clientAddress } from "./client-address.ts";
 import { errorEnvelope, type HttpRefusal, REFUSALS } from "./envelope.ts";
+import { type FrontChecks, handleOpenAi, OPENAI_PREFIX } from "./openai/route.ts";
 import { readStreamHead } from "./stream-status.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -194,6 +195,10 @@ async function handle(
     await handleTrpc(services, req, res, url, info, arrival);
     return;
   }
+  if (url.pathname.startsWith(OPENAI_PREFIX)) {
+    await handleOpenAi(services, req, res, url, info, FRONT_CHECKS);
+    return;
+  }
   if (options.extraRoutes?.(req, res, requestId)) return;
   await refuse(services, res, info, null, REFUSALS.notFound);
 }
@@ -262,10 +267,7 @@ async function handleTrpc(
   }
   let body: string | undefined;
   if (req.method === "POST") {
-    const contentType = headerValue(req, "content-type") ?? "";
-    if (!/^application\/json\s*(;|$)/i.test(contentType)) {
-      return refuse(services, res, info, path, REFUSALS.unsupportedMediaType);
-    }
+    if (!isJsonContentType(req)) return refuse(services, res, info, path, REFUSALS.unsupportedMediaType);
     const read = await readBoundedBody(req);
     // The body never arrived (reset, timeout): nothing was run or charged; one record says why.
     if (read === "aborted" || arrival.cutOff) {
@@ -415,6 +417,17 @@ async function auditRefusal(
     services.logger.error("audit write failed for a refused request", { requestId: info.requestId, error });
   }
 }
+
+const isJsonContentType = (req: IncomingMessage): boolean =>
+  /^application\/json\s*(;|$)/i.test(headerValue(req, "content-type") ?? "");
+
+// The OpenAI-compatible door runs the same front checks and audits its refusals the same way.
+const FRONT_CHECKS: FrontChecks = {
+  isJsonContentType,
+  readBoundedBody,
+  auditRefusal,
+  closeAfterDiscarding,
+};
 
 async function readBoundedBody(
   req: IncomingMessage,

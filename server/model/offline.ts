@@ -190,6 +190,11 @@ function chatTurn(
   };
 }
 
+function cutAtStop(text: string, stops: readonly string[]): string {
+  const at = Math.min(...stops.map((s) => text.indexOf(s)).filter((i) => i >= 0), text.length);
+  return text.slice(0, at);
+}
+
 async function streamOut(text: string, request: CompletionRequest): Promise<void> {
   const onDelta = request.onDelta;
   if (!onDelta) return;
@@ -211,8 +216,12 @@ export class OfflineProvider implements ModelProvider {
       task.kind === "summarize"
         ? { text: extractiveSummary(task.text, task.maxWords), toolCalls: [] }
         : chatTurn(request, task.documents);
-    // Like any model, it stops at its output cap.
-    const turn = { ...planned, text: truncateToTokens(planned.text, request.grant.maxOutputTokens) };
+    // Like any model, it stops at its output cap; deterministic, so temperature and top_p change
+    // nothing, but stop sequences still end the text.
+    const turn = {
+      ...planned,
+      text: cutAtStop(truncateToTokens(planned.text, request.grant.maxOutputTokens), request.sampling?.stop ?? []),
+    };
     await streamOut(turn.text, request);
     return {
       text: turn.text,

@@ -160,6 +160,9 @@ export class OpenAIProvider implements ModelProvider {
       messages: request.messages.map(toOpenAIMessage),
       // `max_tokens` rather than `max_completion_tokens`: the compatible servers all accept it.
       max_tokens: request.grant.maxOutputTokens,
+      ...(request.sampling?.temperature === undefined ? {} : { temperature: request.sampling.temperature }),
+      ...(request.sampling?.topP === undefined ? {} : { top_p: request.sampling.topP }),
+      ...(request.sampling?.stop === undefined ? {} : { stop: request.sampling.stop }),
       ...(tools ? { tools } : {}),
     };
   }

@@ -35,6 +35,14 @@ export type ModelTask =
   /** `documents`: the screened document bodies, for providers that do not read prompts. */
   | { kind: "chat"; documents: UntrustedText[] };
 
+/** Caller-chosen sampling (OpenAI's temperature, top_p, stop); absent fields keep the provider's defaults. */
+export interface Sampling {
+  temperature?: number;
+  topP?: number;
+  /** The answer ends before the first of these. */
+  stop?: string[];
+}
+
 export interface CompletionRequest {
   /** The full prompt: system prompt, spotlighted documents, user turns, tool results. */
   messages: ModelMessage[];
@@ -44,6 +52,7 @@ export interface CompletionRequest {
   tools?: ToolSpec[];
   /** The round's token reservation; the model's output cap (`max_tokens`) is its output part. */
   grant: ModelGrant;
+  sampling?: Sampling;
   signal?: AbortSignal;
   /** When given, the turn is streamed: text is delivered here as it is generated. */
   onDelta?: (text: string) => void;

@@ -30,7 +30,7 @@ import { type CallState, scopedProcedure } from "../trpc.ts";
 
 export const MAX_TEXT_CHARS = 200_000;
 const MAX_MESSAGE_CHARS = 32_000;
-const MAX_OUTPUT_TOKENS = 1024;
+export const MAX_OUTPUT_TOKENS = 1024;
 const summaryTokens = (maxWords: number) => Math.min(MAX_OUTPUT_TOKENS, maxWords * 2);
 
 export const summarizeDocInput = z
@@ -68,6 +68,16 @@ export const chatInput = z.strictObject({
   documents: documentRefs.optional(),
   /** Tools the caller wants offered to the model; each needs `tool:<name>`. */
   tools: z.array(z.enum(TOOL_NAMES)).max(TOOL_NAMES.length).optional(),
+  /** A lower cap on the answer (OpenAI's `max_tokens`); the reservation shrinks with it. */
+  maxTokens: z.number().int().min(1).max(MAX_OUTPUT_TOKENS).optional(),
+  /** OpenAI's temperature, top_p and stop, passed to the model. */
+  sampling: z
+    .strictObject({
+      temperature: z.number().min(0).max(2).optional(),
+      topP: z.number().min(0).max(1).optional(),
+      stop: z.array(z.string().min(1).max(256)).max(4).optional(),
+    })
+    .optional(),
 });
 
 type AiContext = Context & { call: CallState; principal: Principal };
@@ -197,7 +207,8 @@ async function prepareChat(
       task: { kind: "chat", documents: docs.map((d) => d.body) },
       tools: offeredTools(createToolRegistry(ctx.config), ctx.principal, input.tools ?? []),
       frame,
-      maxOutputTokens: MAX_OUTPUT_TOKENS,
+      maxOutputTokens: input.maxTokens ?? MAX_OUTPUT_TOKENS,
+      ...(input.sampling ? { sampling: input.sampling } : {}),
     },
   };
 }
@@ -213,7 +224,7 @@ const chatProcedure = () =>
         turns: input.messages.map((m) => m.content),
         refs: input.documents ?? [],
         tools: input.tools ?? [],
-        maxOutputTokens: MAX_OUTPUT_TOKENS,
+        maxOutputTokens: input.maxTokens ?? MAX_OUTPUT_TOKENS,
       }),
   });
 
