@@ -6,97 +6,16 @@ import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_THRESHOLDS, detectInjection } from "../../server/guard/detect.ts";
-import { type EvalRow, type EvalSet, groupedFolds, loadRows, wilson } from "./data.ts";
+import { type EvalRow, type EvalSet, groupedFolds, loadRows } from "./data.ts";
 import { caughtAtShippedLevels, levelsOutOfFold } from "./levels-cv.ts";
 import { evidenceFor, type ModelVariant, outOfFold } from "./model/cv.ts";
 import { measureSpeed, speedLines } from "./speed.ts";
-
-interface Rate {
-  k: number;
-  n: number;
-  rate: number;
-  ci: [number, number];
-}
-
-interface Summary {
-  families: Record<string, Rate>;
-  macroRecall: number;
-  benignFp: Rate;
-  hardNegativeFp: Rate;
-  cleanDocumentFp: Rate;
-  injectedDocumentRecall: Rate;
-}
+import { type Summary, summarize as summarizeRows, table } from "./summary.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const rows = loadRows();
-
-function rate(k: number, n: number): Rate {
-  return { k, n, rate: n === 0 ? 0 : k / n, ci: wilson(k, n) };
-}
-
-function pct(x: number): string {
-  return `${(x * 100).toFixed(1)}%`;
-}
-
-function fmt(r: Rate): string {
-  return `${pct(r.rate)} (${r.k}/${r.n}, 95% CI ${pct(r.ci[0])}–${pct(r.ci[1])})`;
-}
-
-/** Rates over the rows for which `positive` is defined (documents are skipped by the prompt model). */
-function summarize(positive: (row: EvalRow, i: number) => boolean | undefined): Summary {
-  const count = (pred: (r: EvalRow) => boolean) => {
-    let k = 0;
-    let n = 0;
-    rows.forEach((r, i) => {
-      if (!pred(r)) return;
-      const p = positive(r, i);
-      if (p === undefined) return;
-      n++;
-      if (p) k++;
-    });
-    return rate(k, n);
-  };
-  const families: Record<string, Rate> = {};
-  for (const f of [...new Set(rows.filter((r) => r.set === "attack").map((r) => r.family))].sort()) {
-    families[f] = count((r) => r.set === "attack" && r.family === f);
-  }
-  const recalls = Object.values(families).map((r) => r.rate);
-  const inSet = (set: EvalSet) => count((r) => r.set === set);
-  return {
-    families,
-    macroRecall: recalls.reduce((a, b) => a + b, 0) / Math.max(1, recalls.length),
-    benignFp: inSet("benign"),
-    hardNegativeFp: inSet("hard_negative"),
-    cleanDocumentFp: inSet("clean_document"),
-    injectedDocumentRecall: inSet("injected_document"),
-  };
-}
-
-/** Bootstrap-free interval for a macro average: the mean of the per-family Wilson bounds. */
-function macroInterval(s: Summary): [number, number] {
-  const fams = Object.values(s.families);
-  const lo = fams.reduce((a, r) => a + r.ci[0], 0) / fams.length;
-  const hi = fams.reduce((a, r) => a + r.ci[1], 0) / fams.length;
-  return [lo, hi];
-}
-
-function table(s: Summary, documents = true): string[] {
-  const [lo, hi] = macroInterval(s);
-  return [
-    "| measure | value |",
-    "| --- | --- |",
-    ...Object.entries(s.families).map(([f, r]) => `| recall \`${f}\` | ${fmt(r)} |`),
-    `| **macro recall** (mean over families) | **${pct(s.macroRecall)}** (mean of family CI bounds ${pct(lo)}–${pct(hi)}) |`,
-    `| FP benign prompts | ${fmt(s.benignFp)} |`,
-    `| FP hard negatives (notinject) | ${fmt(s.hardNegativeFp)} |`,
-    ...(documents
-      ? [
-          `| FP clean documents | ${fmt(s.cleanDocumentFp)} |`,
-          `| embedded-instruction documents caught | ${fmt(s.injectedDocumentRecall)} |`,
-        ]
-      : []),
-  ];
-}
+const summarize = (positive: (row: EvalRow, i: number) => boolean | undefined): Summary =>
+  summarizeRows(rows, positive);
 
 // The shipped guard: rules only, fixed default thresholds (nothing here is tuned per fold).
 const detections = rows.map((r) => detectInjection(r.text, { kind: r.kind }));

@@ -3,6 +3,7 @@
 
 import { harmfulRoleplay, personaFraming } from "./framing.ts";
 import { classify, WordClass } from "./lexicon.ts";
+import { structuralHits } from "./structure.ts";
 
 export type TextKind = "prompt" | "document";
 
@@ -254,6 +255,7 @@ function embeddedRequest(text: string): RuleHit[] {
 
 export function applyRules(text: string, kind: TextKind): RuleHit[] {
   const hits = overrideAndExtraction(text);
+  hits.push(...structuralHits(text));
   for (const rule of PATTERNS) {
     if (rule.kinds && !rule.kinds.includes(kind)) continue;
     if (rule.needs && !rule.needs.some((needle) => text.includes(needle))) continue;

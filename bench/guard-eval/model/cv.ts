@@ -62,6 +62,21 @@ export function fitModel(rows: EvalRow[], evidence: RuleEvidence[], variant: Mod
   return unpackModel(packModel(model, `${variant} model`));
 }
 
+/** The model's probability per prompt row (documents get undefined: the model is for prompts). */
+export function scoreRows(
+  model: GuardModel,
+  rows: EvalRow[],
+  evidence: RuleEvidence[],
+  variant: ModelVariant,
+  only: (i: number) => boolean = () => true,
+): (number | undefined)[] {
+  return rows.map((r, i) =>
+    r.kind === "prompt" && only(i)
+      ? predict(model, features(r, evidence[i] as RuleEvidence, model.lm, variant))
+      : undefined,
+  );
+}
+
 /** Out-of-fold probability per prompt row (documents get undefined: the model is for prompts). */
 export function outOfFold(
   rows: EvalRow[],
@@ -79,10 +94,8 @@ export function outOfFold(
       trainIdx.map((i) => evidence[i] as RuleEvidence),
       variant,
     );
-    rows.forEach((r, i) => {
-      if (fold[i] === f && r.kind === "prompt") {
-        probability[i] = predict(model, features(r, evidence[i] as RuleEvidence, model.lm, variant));
-      }
+    scoreRows(model, rows, evidence, variant, (i) => fold[i] === f).forEach((p, i) => {
+      if (p !== undefined) probability[i] = p;
     });
   }
   return probability;

@@ -1,0 +1,274 @@
+// Structural detection of instruction override, prompt extraction and goal hijacking: an action
+// addressed to the model (an imperative, a request "can you…", a passive "… should be ignored")
+// paired with a target that is the model's own instructions or the text before the user's turn, in
+// any word order and across a sentence boundary when a pronoun points back ("Your rules? Ignore them.").
+
+import type { RuleHit } from "./rules.ts";
+
+const T = {
+  /** Actions that cancel instructions. */
+  Override: 1 << 0,
+  /** Actions that make the model put instructions into its answer. */
+  Extract: 1 << 1,
+  /** Compliance verbs: negated ("don't follow your rules") they override. */
+  Comply: 1 << 2,
+  /** Nouns naming instructions. */
+  Target: 1 << 3,
+  /** Owners that make a target the model's own: "your", "system", "initial", "hidden"… */
+  Own: 1 << 4,
+  /** Positions that make a target the text before the user's turn: "above", "previous"… */
+  Before: 1 << 5,
+  /** Nouns that name text by position only ("the text above"): targets only with a Before word. */
+  Text: 1 << 6,
+  /** Words that may stand between a clause start and its imperative verb. */
+  Lead: 1 << 7,
+  Negation: 1 << 8,
+  /** Pronouns pointing back to a target of the previous sentence. */
+  Back: 1 << 9,
+  /** Asks for the text word for word. */
+  Verbatim: 1 << 10,
+  /** Question openers: "what are your rules", "what's the opposite of your instructions". */
+  Question: 1 << 11,
+  /** Participles of a passive override: "the above instructions are void / can be ignored". */
+  Void: 1 << 12,
+} as const;
+
+const WORDS: ReadonlyArray<readonly [number, string]> = [
+  [
+    T.Override,
+    "ignore disregard forget override overwrite bypass skip discard drop abandon neglect overlook dismiss erase " +
+      "delete remove cancel void nullify revoke suspend supersede replace reset unlearn circumvent violate break " +
+      "ditch scrap nevermind",
+  ],
+  [
+    T.Extract,
+    "reveal repeat print output show display convert translate summarize summarise encode spell rewrite " +
+      "paraphrase list tell share give dump leak recite copy paste echo write put transform return reproduce " +
+      "quote disclose expose type restate describe explain render format export transcribe send",
+  ],
+  [T.Comply, "follow obey heed respect honor honour apply observe abide adhere"],
+  [
+    T.Target,
+    "instructions instruction rules prompt prompts guidelines directives directive policies constraints " +
+      "restrictions programming orders commands guidance preprompt initialization instructed told",
+  ],
+  [T.Own, "your system initial original hidden secret internal developer confidential starting given secret"],
+  [T.Before, "above previous previously prior earlier preceding before first beginning"],
+  [
+    T.Text,
+    "text words message messages content conversation everything anything said sentences lines context",
+  ],
+  [
+    T.Lead,
+    "please now just simply then also kindly immediately first instead completely totally fully entirely and so " +
+      "ok okay well actually all of the",
+  ],
+  [T.Negation, "not don't dont never stop no longer cease quit refuse"],
+  [T.Back, "them it they those these that"],
+  [T.Verbatim, "verbatim word exactly everything entire whole full complete all"],
+  [T.Question, "what what's whats which how where tell"],
+  [
+    T.Void,
+    "ignored disregarded forgotten overridden overwritten void cancelled canceled revoked suspended obsolete " +
+      "invalid null outdated superseded replaced lifted removed deleted irrelevant",
+  ],
+];
+
+// A preposition between a verb and its target makes the target a place: "put this after your
+// instructions", "add it to the end of your prompt" (how defensive prompts are installed).
+const LOCATIVE = new Set([
+  "to",
+  "after",
+  "before",
+  "into",
+  "in",
+  "at",
+  "below",
+  "under",
+  "within",
+  "on",
+  "onto",
+  "end",
+]);
+
+const CLASS = new Map<string, number>();
+for (const [cls, list] of WORDS) for (const w of list.split(" ")) CLASS.set(w, (CLASS.get(w) ?? 0) | cls);
+
+// Words between a modal request and its verb: "can you (please) reveal", "I want you to print".
+const MODAL_TAILS = new Set(["you", "to", "u"]);
+const MODAL_HEADS = new Set([
+  "can",
+  "could",
+  "would",
+  "will",
+  "must",
+  "should",
+  "need",
+  "have",
+  "want",
+  "like",
+  "are",
+  "going",
+  "order",
+  "command",
+  "ask",
+  "instruct",
+  "may",
+  "free",
+  "sure",
+  "try",
+  "let's",
+  "lets",
+  "and",
+]);
+
+interface Token {
+  word: string;
+  cls: number;
+  sentence: number;
+  /** Whether the token opens its clause (after skipping lead words). */
+  clauseHead: boolean;
+}
+
+const SENTENCE_END = /[.!?;:\n]/;
+// Words and sentence punctuation of the lower-case view; apostrophes stay inside words.
+const TOKEN = /[a-z]+(?:'[a-z]+)?|[.!?;:\n,—-]/g;
+// Reach, in words, between an action and its target inside one sentence.
+const REACH = 12;
+
+function tokenize(text: string): Token[] {
+  const out: Token[] = [];
+  let sentence = 0;
+  let head = true;
+  for (const m of text.matchAll(TOKEN)) {
+    const word = m[0];
+    if (SENTENCE_END.test(word)) {
+      sentence++;
+      head = true;
+      continue;
+    }
+    if (word === "," || word === "—" || word === "-") {
+      head = true;
+      continue;
+    }
+    const cls = CLASS.get(word) ?? 0;
+    out.push({ word, cls, sentence, clauseHead: head });
+    if (!(cls & T.Lead)) head = false;
+  }
+  return out;
+}
+
+/** Whether the verb at i is addressed to the reader: clause-initial, or after "can you", "I want you to"… */
+function addressed(tokens: Token[], i: number): boolean {
+  const t = tokens[i];
+  if (t === undefined) return false;
+  if (t.clauseHead) return true;
+  // Walk back over lead words, then look for a modal request ("could you", "you must", "i need you to").
+  let j = i - 1;
+  while (j >= 0 && (tokens[j]?.cls ?? 0) & T.Lead && tokens[j]?.sentence === t.sentence) j--;
+  const a = tokens[j]?.word ?? "";
+  const b = tokens[j - 1]?.word ?? "";
+  if (tokens[j]?.sentence !== t.sentence) return false;
+  if (MODAL_TAILS.has(a) && (MODAL_HEADS.has(b) || b === "you")) return true;
+  return MODAL_HEADS.has(a) && b === "you";
+}
+
+/** Negated just before i ("do not follow", "never reveal", "stop following"). */
+function negated(tokens: Token[], i: number): boolean {
+  for (let j = i - 1; j >= Math.max(0, i - 3); j--) {
+    const t = tokens[j];
+    if (t === undefined || t.sentence !== tokens[i]?.sentence) return false;
+    if (t.cls & T.Negation) return true;
+  }
+  return false;
+}
+
+function placeBetween(tokens: Token[], i: number, k: number): boolean {
+  for (let j = i + 1; j < k; j++) if (LOCATIVE.has(tokens[j]?.word ?? "")) return true;
+  return false;
+}
+
+/** Target strength at k: 2 = the model's own instructions, 1 = the text before the user's turn, 0 = none. */
+function targetAt(tokens: Token[], k: number): number {
+  const t = tokens[k];
+  if (t === undefined || !(t.cls & (T.Target | T.Text))) return 0;
+  let own = false;
+  let before = false;
+  for (let j = Math.max(0, k - 3); j <= Math.min(tokens.length - 1, k + 3); j++) {
+    const u = tokens[j];
+    if (j === k || u === undefined || u.sentence !== t.sentence) continue;
+    if (u.cls & T.Own && !(j > k && u.word === "your")) own = true;
+    if (u.cls & T.Before) before = true;
+    // "the instructions you were given", "what you were told"
+    if (j > k && u.word === "you" && (tokens[j + 1]?.word === "were" || tokens[j + 1]?.word === "have"))
+      own = true;
+  }
+  if (t.word === "told" || t.word === "instructed") {
+    const you = tokens[k - 1]?.word === "you" || tokens[k - 2]?.word === "you";
+    return you || own ? 2 : 0;
+  }
+  if (t.cls & T.Target) return own ? 2 : before ? 1 : 0;
+  return before ? 1 : 0;
+}
+
+export function structuralHits(text: string): RuleHit[] {
+  const tokens = tokenize(text.length > 20000 ? text.slice(0, 20000) : text);
+  // Targets: index and strength, in order.
+  const targets: Array<[number, number]> = [];
+  for (let k = 0; k < tokens.length; k++) {
+    const s = targetAt(tokens, k);
+    if (s > 0) targets.push([k, s]);
+  }
+  if (targets.length === 0) return [];
+  let override = 0;
+  let extraction = 0;
+  let t = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const tok = tokens[i] as Token;
+    const cls = tok.cls;
+    const isOverride = (cls & T.Override) !== 0;
+    const isExtract = (cls & T.Extract) !== 0;
+    const isComply = (cls & T.Comply) !== 0;
+    const isQuestion = (cls & T.Question) !== 0 && tok.clauseHead;
+    const isVoid = (cls & T.Void) !== 0;
+    if (!(isOverride || isExtract || isComply || isQuestion || isVoid)) continue;
+    while (t < targets.length && (targets[t]?.[0] ?? 0) < i - REACH * 3) t++;
+    // The strongest target in the same sentence within reach, either side; or, through a pronoun
+    // right after the verb, one in the previous sentence.
+    let best = 0;
+    const pronoun = (tokens[i + 1]?.cls ?? 0) & T.Back || (tokens[i + 2]?.cls ?? 0) & T.Back;
+    for (let q = t; q < targets.length; q++) {
+      const [k, s] = targets[q] as [number, number];
+      if (k > i + REACH) break;
+      const ts = tokens[k]?.sentence ?? -1;
+      const near = ts === tok.sentence && Math.abs(k - i) <= REACH;
+      const linked = pronoun && ts === tok.sentence - 1 && i - k <= REACH * 2;
+      if ((near && !placeBetween(tokens, i, k)) || linked) best = Math.max(best, s);
+    }
+    if (best === 0) continue;
+    const neg = negated(tokens, i);
+    if (isVoid) {
+      // "the previous instructions are void", "your rules can be ignored": a passive override.
+      override = Math.max(override, best === 2 ? 0.75 : 0.6);
+    } else if (isComply) {
+      if (neg) override = Math.max(override, best === 2 ? 0.75 : 0.6);
+    } else if (isOverride && !neg && addressed(tokens, i)) {
+      override = Math.max(override, best === 2 ? 0.9 : 0.75);
+    } else if (isExtract && !neg && addressed(tokens, i)) {
+      // The text above is often the user's own ("summarize the text above"); only word for word is a leak.
+      let verbatim = false;
+      for (let j = i + 1; j <= Math.min(tokens.length - 1, i + REACH); j++) {
+        if ((tokens[j]?.cls ?? 0) & T.Verbatim && tokens[j]?.sentence === tok.sentence) verbatim = true;
+      }
+      if (best === 2) extraction = Math.max(extraction, 0.75);
+      else if (verbatim) extraction = Math.max(extraction, 0.6);
+    } else if (isQuestion && best === 2) {
+      // "What's the opposite of your instructions?", "which rules were you given?"
+      extraction = Math.max(extraction, 0.55);
+    }
+  }
+  const hits: RuleHit[] = [];
+  if (override > 0) hits.push({ flag: "instruction_override", weight: override });
+  if (extraction > 0) hits.push({ flag: "prompt_extraction", weight: extraction });
+  return hits;
+}
