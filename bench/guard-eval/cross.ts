@@ -7,7 +7,7 @@ import type { RuleEvidence } from "../../server/guard/detect.ts";
 import { DEFAULT_THRESHOLDS, detectInjection } from "../../server/guard/detect.ts";
 import { type EvalRow, loadExtraRows, loadRows } from "./data.ts";
 import { evidenceFor, fitModel, scoreRows } from "./model/cv.ts";
-import { fmt, type Rate, rate, type Summary, summarize, table } from "./summary.ts";
+import { fmt, pct, type Rate, rate, type Summary, summarize, table } from "./summary.ts";
 
 export interface SourceRow {
   repo: string;
@@ -61,13 +61,26 @@ function trainAndScore(
   return scoreRows(model, all, evidence, "ngrams", (i) => test(all[i] as EvalRow));
 }
 
-export function crossSource(): CrossResult {
-  const dev = loadRows();
-  const extra = loadExtraRows();
-  const all = [...dev, ...extra];
+/** The rules alone on each collection: what the change log (changes.md) records per change. */
+export function rulesOnly(): {
+  all: EvalRow[];
+  caught: boolean[];
+  rulesOnDev: Summary;
+  rulesOnExtra: Summary;
+} {
+  const all = [...loadRows(), ...loadExtraRows()];
   const caught = rulesVerdicts(all);
-  const rulesOnDev = summarize(all, (r, i) => (r.collection === "dev" ? caught[i] : undefined));
-  const rulesOnExtra = summarize(all, (r, i) => (r.collection === "extra" ? caught[i] : undefined));
+  return {
+    all,
+    caught,
+    rulesOnDev: summarize(all, (r, i) => (r.collection === "dev" ? caught[i] : undefined)),
+    rulesOnExtra: summarize(all, (r, i) => (r.collection === "extra" ? caught[i] : undefined)),
+  };
+}
+
+export function crossSource(): CrossResult {
+  const { all, caught, rulesOnDev, rulesOnExtra } = rulesOnly();
+  const extra = all.filter((r) => r.collection === "extra");
 
   const repos = [...new Set(extra.map((r) => r.repo))].sort();
   const rulesBySource = repos.map((repo) => {
@@ -197,6 +210,19 @@ export function crossLines(c: CrossResult): string[] {
   ];
 }
 
+/** One line per measure, for comparing a rule change before and after (`--rules`). */
+function compactLines(name: string, s: Summary): string[] {
+  return [
+    `${name}: macro recall ${pct(s.macroRecall)}; FP benign ${fmt(s.benignFp)}; FP hard negatives ${fmt(s.hardNegativeFp)}; FP clean documents ${fmt(s.cleanDocumentFp)}; documents caught ${fmt(s.injectedDocumentRecall)}`,
+    ...Object.entries(s.families).map(([f, r]) => `  ${f}: ${r.k}/${r.n}`),
+  ];
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(crossLines(crossSource()).join("\n"));
+  if (process.argv.includes("--rules")) {
+    const r = rulesOnly();
+    console.log([...compactLines("dev", r.rulesOnDev), ...compactLines("extra", r.rulesOnExtra)].join("\n"));
+  } else {
+    console.log(crossLines(crossSource()).join("\n"));
+  }
 }

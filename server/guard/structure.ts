@@ -3,6 +3,7 @@
 // paired with a target that is the model's own instructions or the text before the user's turn, in
 // any word order and across a sentence boundary when a pronoun points back ("Your rules? Ignore them.").
 
+import { classify, WordClass } from "./lexicon.ts";
 import type { RuleHit } from "./rules.ts";
 
 const T = {
@@ -46,7 +47,10 @@ const WORDS: ReadonlyArray<readonly [number, string]> = [
       "paraphrase list tell share give dump leak recite copy paste echo write put transform return reproduce " +
       "quote disclose expose type restate describe explain render format export transcribe send",
   ],
-  [T.Comply, "follow obey heed respect honor honour apply observe abide adhere"],
+  [
+    T.Comply,
+    "follow following obey obeying heed respect honor honour apply observe abide adhere comply complying",
+  ],
   [
     T.Target,
     "instructions instruction rules prompt prompts guidelines directives directive policies constraints " +
@@ -122,6 +126,19 @@ const MODAL_HEADS = new Set([
   "and",
 ]);
 
+/** Scrambled spellings ("ignroe", "insturctions") of the lexicon's long words, by their classes. */
+function fuzzyClass(word: string): number {
+  if (word.length < 6) return 0;
+  const c = classify(word);
+  if (c === 0) return 0;
+  return (
+    (c & WordClass.OverrideVerb ? T.Override : 0) |
+    (c & WordClass.ExtractVerb ? T.Extract : 0) |
+    (c & (WordClass.OverrideTarget | WordClass.ExtractTarget) ? T.Target : 0) |
+    (c & (WordClass.OverrideScope | WordClass.ExtractScope) ? T.Before : 0)
+  );
+}
+
 interface Token {
   word: string;
   cls: number;
@@ -143,7 +160,8 @@ function tokenize(text: string): Token[] {
   for (const m of text.matchAll(TOKEN)) {
     const word = m[0];
     if (SENTENCE_END.test(word)) {
-      sentence++;
+      // ".\n" or "?!" ends one sentence, not two.
+      if (out.length > 0 && out[out.length - 1]?.sentence === sentence) sentence++;
       head = true;
       continue;
     }
@@ -151,7 +169,7 @@ function tokenize(text: string): Token[] {
       head = true;
       continue;
     }
-    const cls = CLASS.get(word) ?? 0;
+    const cls = CLASS.get(word) ?? fuzzyClass(word);
     out.push({ word, cls, sentence, clauseHead: head });
     if (!(cls & T.Lead)) head = false;
   }
@@ -163,6 +181,9 @@ function addressed(tokens: Token[], i: number): boolean {
   const t = tokens[i];
   if (t === undefined) return false;
   if (t.clauseHead) return true;
+  // A second imperative joined to a first: "set aside and ignore", "read this, then print".
+  const prev = tokens[i - 1]?.word;
+  if ((prev === "and" || prev === "then") && tokens[i - 1]?.sentence === t.sentence) return true;
   // Walk back over lead words, then look for a modal request ("could you", "you must", "i need you to").
   let j = i - 1;
   while (j >= 0 && (tokens[j]?.cls ?? 0) & T.Lead && tokens[j]?.sentence === t.sentence) j--;
@@ -173,9 +194,9 @@ function addressed(tokens: Token[], i: number): boolean {
   return MODAL_HEADS.has(a) && b === "you";
 }
 
-/** Negated just before i ("do not follow", "never reveal", "stop following"). */
+/** Negated just before i ("do not follow", "never reveal", "under no circumstances should you print"). */
 function negated(tokens: Token[], i: number): boolean {
-  for (let j = i - 1; j >= Math.max(0, i - 3); j--) {
+  for (let j = i - 1; j >= Math.max(0, i - 5); j--) {
     const t = tokens[j];
     if (t === undefined || t.sentence !== tokens[i]?.sentence) return false;
     if (t.cls & T.Negation) return true;
@@ -188,26 +209,34 @@ function placeBetween(tokens: Token[], i: number, k: number): boolean {
   return false;
 }
 
-/** Target strength at k: 2 = the model's own instructions, 1 = the text before the user's turn, 0 = none. */
+const ARTICLE = new Set(["a", "an"]);
+
+/**
+ * Target strength at k: 3 = instructions addressed as the reader's ("your rules", "what you were
+ * told"), 2 = the model's by name ("the system prompt", "hidden instructions"), 1 = the text before
+ * the user's turn ("the instructions above"), 0 = none. "A system prompt" is a new text, not the model's.
+ */
 function targetAt(tokens: Token[], k: number): number {
   const t = tokens[k];
   if (t === undefined || !(t.cls & (T.Target | T.Text))) return 0;
-  let own = false;
+  if (t.word === "told" || t.word === "instructed") {
+    return tokens[k - 1]?.word === "you" || tokens[k - 2]?.word === "you" ? 3 : 0;
+  }
+  if (ARTICLE.has(tokens[k - 1]?.word ?? "") || ARTICLE.has(tokens[k - 2]?.word ?? "")) return 0;
+  let own = 0;
   let before = false;
   for (let j = Math.max(0, k - 3); j <= Math.min(tokens.length - 1, k + 3); j++) {
     const u = tokens[j];
     if (j === k || u === undefined || u.sentence !== t.sentence) continue;
-    if (u.cls & T.Own && !(j > k && u.word === "your")) own = true;
+    if (u.cls & T.Own && j < k) own = Math.max(own, u.word === "your" ? 3 : 2);
     if (u.cls & T.Before) before = true;
-    // "the instructions you were given", "what you were told"
+    // "the instructions you were given", "the rules you have"
     if (j > k && u.word === "you" && (tokens[j + 1]?.word === "were" || tokens[j + 1]?.word === "have"))
-      own = true;
+      own = 3;
+    // "which rules were you given"
+    if (j === k + 1 && (u.word === "were" || u.word === "have") && tokens[j + 1]?.word === "you") own = 3;
   }
-  if (t.word === "told" || t.word === "instructed") {
-    const you = tokens[k - 1]?.word === "you" || tokens[k - 2]?.word === "you";
-    return you || own ? 2 : 0;
-  }
-  if (t.cls & T.Target) return own ? 2 : before ? 1 : 0;
+  if (t.cls & T.Target) return own > 0 ? own : before ? 1 : 0;
   return before ? 1 : 0;
 }
 
@@ -249,20 +278,20 @@ export function structuralHits(text: string): RuleHit[] {
     const neg = negated(tokens, i);
     if (isVoid) {
       // "the previous instructions are void", "your rules can be ignored": a passive override.
-      override = Math.max(override, best === 2 ? 0.75 : 0.6);
+      override = Math.max(override, best >= 2 ? 0.75 : 0.6);
     } else if (isComply) {
-      if (neg) override = Math.max(override, best === 2 ? 0.75 : 0.6);
+      if (neg) override = Math.max(override, best >= 2 ? 0.75 : 0.6);
     } else if (isOverride && !neg && addressed(tokens, i)) {
-      override = Math.max(override, best === 2 ? 0.9 : 0.75);
+      override = Math.max(override, best >= 2 ? 0.9 : 0.75);
     } else if (isExtract && !neg && addressed(tokens, i)) {
       // The text above is often the user's own ("summarize the text above"); only word for word is a leak.
       let verbatim = false;
       for (let j = i + 1; j <= Math.min(tokens.length - 1, i + REACH); j++) {
         if ((tokens[j]?.cls ?? 0) & T.Verbatim && tokens[j]?.sentence === tok.sentence) verbatim = true;
       }
-      if (best === 2) extraction = Math.max(extraction, 0.75);
+      if (best >= 2) extraction = Math.max(extraction, 0.75);
       else if (verbatim) extraction = Math.max(extraction, 0.6);
-    } else if (isQuestion && best === 2) {
+    } else if (isQuestion && best === 3) {
       // "What's the opposite of your instructions?", "which rules were you given?"
       extraction = Math.max(extraction, 0.55);
     }
