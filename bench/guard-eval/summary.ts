@@ -55,7 +55,8 @@ export function summarize(
   for (const f of [
     ...new Set(rows.filter((r) => r.set === "attack" && !r.synthetic).map((r) => r.family)),
   ].sort()) {
-    families[f] = count((r) => r.set === "attack" && r.family === f);
+    const r = count((r) => r.set === "attack" && r.family === f);
+    if (r.n > 0) families[f] = r;
   }
   const recalls = Object.values(families)
     .filter((r) => r.n > 0)

@@ -3,7 +3,7 @@
 // paired with a target that is the model's own instructions or the text before the user's turn, in
 // any word order and across a sentence boundary when a pronoun points back ("Your rules? Ignore them.").
 
-import { classify, WordClass } from "./lexicon.ts";
+import { classify, isLexiconWord, WordClass } from "./lexicon.ts";
 import type { RuleHit } from "./rules.ts";
 
 const T = {
@@ -54,7 +54,7 @@ const WORDS: ReadonlyArray<readonly [number, string]> = [
   [
     T.Target,
     "instructions instruction rules prompt prompts guidelines directives directive policies constraints " +
-      "restrictions programming orders commands guidance preprompt initialization instructed told",
+      "restrictions programming orders commands guidance preprompt initialization instructed told directions secrets",
   ],
   [T.Own, "your system initial original hidden secret internal developer confidential starting given secret"],
   [T.Before, "above previous previously prior earlier preceding before first beginning"],
@@ -128,7 +128,8 @@ const MODAL_HEADS = new Set([
 
 /** Scrambled spellings ("ignroe", "insturctions") of the lexicon's long words, by their classes. */
 function fuzzyClass(word: string): number {
-  if (word.length < 6) return 0;
+  // Correctly spelled lexicon words this detector left out on purpose ("settings") stay out.
+  if (word.length < 6 || isLexiconWord(word)) return 0;
   const c = classify(word);
   if (c === 0) return 0;
   return (
@@ -220,7 +221,12 @@ function targetAt(tokens: Token[], k: number): number {
   const t = tokens[k];
   if (t === undefined || !(t.cls & (T.Target | T.Text))) return 0;
   if (t.word === "told" || t.word === "instructed") {
-    return tokens[k - 1]?.word === "you" || tokens[k - 2]?.word === "you" ? 3 : 0;
+    // "what you were told", "everything you have been told", "all that you've been instructed"
+    for (let j = k - 1; j >= Math.max(0, k - 3); j--) {
+      const w = tokens[j]?.word;
+      if (w === "you" || w === "you've" || w === "youve") return 3;
+    }
+    return 0;
   }
   if (ARTICLE.has(tokens[k - 1]?.word ?? "") || ARTICLE.has(tokens[k - 2]?.word ?? "")) return 0;
   let own = 0;
