@@ -4,7 +4,7 @@
 // any word order and across a sentence boundary when a pronoun points back ("Your rules? Ignore them.").
 
 import { classify, isLexiconWord, WordClass } from "./lexicon.ts";
-import type { RuleHit } from "./rules.ts";
+import type { RuleHit, RuleSet } from "./rules.ts";
 
 const T = {
   /** Actions that cancel instructions. */
@@ -211,20 +211,24 @@ function placeBetween(tokens: Token[], i: number, k: number): boolean {
 }
 
 const ARTICLE = new Set(["a", "an"]);
+// Targets and the three-word reach back from "told" ("you have been told") were written from
+// prompt-guard-extra (bench/guard-eval/changes.md #7); the "dev" rule set leaves them out.
+const FROM_EXTRA = new Set(["directions", "secrets"]);
 
 /**
  * Target strength at k: 3 = instructions addressed as the reader's ("your rules", "what you were
  * told"), 2 = the model's by name ("the system prompt", "hidden instructions"), 1 = the text before
  * the user's turn ("the instructions above"), 0 = none. "A system prompt" is a new text, not the model's.
  */
-function targetAt(tokens: Token[], k: number): number {
+function targetAt(tokens: Token[], k: number, ruleSet: RuleSet): number {
   const t = tokens[k];
   if (t === undefined || !(t.cls & (T.Target | T.Text))) return 0;
+  if (ruleSet === "dev" && FROM_EXTRA.has(t.word)) return 0;
   if (t.word === "told" || t.word === "instructed") {
     // "what you were told", "everything you have been told", "all that you've been instructed"
-    for (let j = k - 1; j >= Math.max(0, k - 3); j--) {
+    for (let j = k - 1; j >= Math.max(0, k - (ruleSet === "all" ? 3 : 2)); j--) {
       const w = tokens[j]?.word;
-      if (w === "you" || w === "you've" || w === "youve") return 3;
+      if (w === "you" || (ruleSet === "all" && (w === "you've" || w === "youve"))) return 3;
     }
     return 0;
   }
@@ -246,12 +250,12 @@ function targetAt(tokens: Token[], k: number): number {
   return before ? 1 : 0;
 }
 
-export function structuralHits(text: string): RuleHit[] {
+export function structuralHits(text: string, ruleSet: RuleSet = "all"): RuleHit[] {
   const tokens = tokenize(text.length > 20000 ? text.slice(0, 20000) : text);
   // Targets: index and strength, in order.
   const targets: Array<[number, number]> = [];
   for (let k = 0; k < tokens.length; k++) {
-    const s = targetAt(tokens, k);
+    const s = targetAt(tokens, k, ruleSet);
     if (s > 0) targets.push([k, s]);
   }
   if (targets.length === 0) return [];

@@ -1,7 +1,7 @@
 // Detects optimizer-generated adversarial suffixes (GCG-style): a tail of tokens that no person
 // writes — symbols glued inside words, case flips, bracket soup — after a fluent request.
 
-import type { RuleHit } from "./rules.ts";
+import type { RuleHit, RuleSet } from "./rules.ts";
 
 const TAIL_TOKENS = 20;
 const SYMBOLS = /[[\]{}()<>$\\^~|=*#@`"';:!?%+]/g;
@@ -52,13 +52,15 @@ function characterSoupTail(text: string): boolean {
   return distinct >= 4 && classes >= 2;
 }
 
-export function adversarialSuffix(text: string): RuleHit[] {
+export function adversarialSuffix(text: string, ruleSet: RuleSet = "all"): RuleHit[] {
+  // The character-soup test was written from prompt-guard-extra (bench/guard-eval/changes.md #5).
+  const soup = ruleSet === "all" && characterSoupTail(text);
   // Only the tail is inspected: the attack appends the suffix to an otherwise ordinary request.
   const tokens = text.slice(-1500).split(/\s+/).filter(Boolean).slice(-TAIL_TOKENS);
   // A suffix is one run-on line; a multi-line tail is code or data pasted after a question.
   if (text.slice(-400).includes("\n")) return [];
   if (tokens.length < 10) {
-    return /^\s{0,4}[A-Za-z][^{};<>$\\\n]{30,}/.test(text.slice(0, 400)) && characterSoupTail(text)
+    return /^\s{0,4}[A-Za-z][^{};<>$\\\n]{30,}/.test(text.slice(0, 400)) && soup
       ? [{ flag: "adversarial_suffix", weight: 0.55 }]
       : [];
   }
@@ -72,6 +74,6 @@ export function adversarialSuffix(text: string): RuleHit[] {
   if (ratio >= 0.3 && unnatural >= 5) return [{ flag: "adversarial_suffix", weight: 0.75 }];
   if (request && harmful && unnatural >= 2) return [{ flag: "adversarial_suffix", weight: 0.6 }];
   if (ratio >= 0.2 && unnatural >= 4) return [{ flag: "adversarial_suffix", weight: 0.5 }];
-  if (characterSoupTail(text)) return [{ flag: "adversarial_suffix", weight: 0.55 }];
+  if (soup) return [{ flag: "adversarial_suffix", weight: 0.55 }];
   return [];
 }

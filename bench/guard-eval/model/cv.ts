@@ -2,6 +2,7 @@
 // source that yields out-of-fold probabilities only (each row scored by a model that never saw its group).
 
 import { collectEvidence, type RuleEvidence } from "../../../server/guard/detect.ts";
+import type { RuleSet } from "../../../server/guard/rules.ts";
 import { type EvalRow, groupedFolds } from "../data.ts";
 import { extractFeatures, HASH_SIZE, type SparseVector } from "./features.ts";
 import { fitCharLm, rowWeights, type TrainOptions, trainLogistic } from "./logreg.ts";
@@ -15,8 +16,8 @@ export const VARIANT_OPTIONS: Record<ModelVariant, TrainOptions> = {
   dense: { epochs: 30, learningRate: 0.1, l2: 1e-3, seed: 7 },
 };
 
-export function evidenceFor(rows: EvalRow[]): RuleEvidence[] {
-  return rows.map((r) => collectEvidence(r.text, r.kind));
+export function evidenceFor(rows: EvalRow[], ruleSet: RuleSet = "all"): RuleEvidence[] {
+  return rows.map((r) => collectEvidence(r.text, r.kind, ruleSet));
 }
 
 function features(
