@@ -140,7 +140,8 @@ function misses(all: EvalRow[], caught: boolean[], collection: EvalRow["collecti
   const out: CrossResult["missesOnExtra"] = {};
   all.forEach((r, i) => {
     if (r.collection !== collection || r.set !== "attack" || r.synthetic) return;
-    const m = (out[r.family] ??= { missed: 0, of: 0, examples: [] });
+    out[r.family] ??= { missed: 0, of: 0, examples: [] };
+    const m = out[r.family] as { missed: number; of: number; examples: string[] };
     m.of++;
     if (caught[i]) return;
     m.missed++;
