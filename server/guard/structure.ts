@@ -34,6 +34,11 @@ const T = {
   Void: 1 << 12,
 } as const;
 
+/** Participles of a passive override; the document scan (windows.ts) opens a window on them too. */
+export const VOID_WORDS =
+  "ignored disregarded forgotten overridden overwritten void cancelled canceled revoked suspended obsolete " +
+  "invalid null outdated superseded replaced lifted removed deleted irrelevant";
+
 const WORDS: ReadonlyArray<readonly [number, string]> = [
   [
     T.Override,
@@ -71,11 +76,7 @@ const WORDS: ReadonlyArray<readonly [number, string]> = [
   [T.Back, "them it they those these that"],
   [T.Verbatim, "verbatim word exactly everything entire whole full complete all"],
   [T.Question, "what what's whats which how where tell"],
-  [
-    T.Void,
-    "ignored disregarded forgotten overridden overwritten void cancelled canceled revoked suspended obsolete " +
-      "invalid null outdated superseded replaced lifted removed deleted irrelevant",
-  ],
+  [T.Void, VOID_WORDS],
 ];
 
 // A preposition between a verb and its target makes the target a place: "put this after your
@@ -148,31 +149,41 @@ interface Token {
   clauseHead: boolean;
 }
 
-const SENTENCE_END = /[.!?;:\n]/;
-// Words and sentence punctuation of the lower-case view; apostrophes stay inside words.
-const TOKEN = /[a-z]+(?:'[a-z]+)?|[.!?;:\n,—-]/g;
+const isLower = (c: number) => c >= 97 && c <= 122;
 // Reach, in words, between an action and its target inside one sentence.
 const REACH = 12;
 
+/**
+ * The words of the text with their classes, sentence numbers and clause starts, in one pass over
+ * the character codes: words are runs of a–z with inner apostrophes; punctuation ends sentences
+ * (". ! ? ; : newline") or clauses (", — -").
+ */
 function tokenize(text: string): Token[] {
   const out: Token[] = [];
   let sentence = 0;
   let head = true;
-  for (const m of text.matchAll(TOKEN)) {
-    const word = m[0];
-    if (SENTENCE_END.test(word)) {
+  let start = -1;
+  const n = text.length;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 32;
+    if (isLower(c) || (c === 39 && start >= 0 && isLower(text.charCodeAt(i + 1)))) {
+      if (start < 0) start = i;
+      continue;
+    }
+    if (start >= 0) {
+      const word = text.slice(start, i);
+      start = -1;
+      const cls = CLASS.get(word) ?? fuzzyClass(word);
+      out.push({ word, cls, sentence, clauseHead: head });
+      if (!(cls & T.Lead)) head = false;
+    }
+    if (c === 46 || c === 33 || c === 63 || c === 59 || c === 58 || c === 10) {
       // ".\n" or "?!" ends one sentence, not two.
       if (out.length > 0 && out[out.length - 1]?.sentence === sentence) sentence++;
       head = true;
-      continue;
-    }
-    if (word === "," || word === "—" || word === "-") {
+    } else if (c === 44 || c === 8212 || c === 45) {
       head = true;
-      continue;
     }
-    const cls = CLASS.get(word) ?? fuzzyClass(word);
-    out.push({ word, cls, sentence, clauseHead: head });
-    if (!(cls & T.Lead)) head = false;
   }
   return out;
 }
