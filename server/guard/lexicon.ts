@@ -73,11 +73,6 @@ for (const [cls, list] of WORDS) {
 const MEMO_LIMIT = 50000;
 const memo = new Map<string, number>();
 
-/** Whether the token is one of the lexicon's words as spelled (not a scrambled spelling). */
-export function isLexiconWord(token: string): boolean {
-  return EXACT.has(token);
-}
-
 /** The classes a (lower-case) token belongs to, 0 for none. */
 export function classify(token: string): number {
   const exact = EXACT.get(token);

@@ -3,7 +3,6 @@
 // paired with a target that is the model's own instructions or the text before the user's turn, in
 // any word order and across a sentence boundary when a pronoun points back ("Your rules? Ignore them.").
 
-import { classify, isLexiconWord, WordClass } from "./lexicon.ts";
 import type { RuleHit, RuleSet } from "./rules.ts";
 
 const T = {
@@ -96,9 +95,6 @@ const LOCATIVE = new Set([
   "end",
 ]);
 
-const CLASS = new Map<string, number>();
-for (const [cls, list] of WORDS) for (const w of list.split(" ")) CLASS.set(w, (CLASS.get(w) ?? 0) | cls);
-
 // Words between a modal request and its verb: "can you (please) reveal", "I want you to print".
 const MODAL_TAILS = new Set(["you", "to", "u"]);
 const MODAL_HEADS = new Set([
@@ -127,19 +123,27 @@ const MODAL_HEADS = new Set([
   "and",
 ]);
 
-/** Scrambled spellings ("ignroe", "insturctions") of the lexicon's long words, by their classes. */
-function fuzzyClass(word: string): number {
-  // Correctly spelled lexicon words this detector left out on purpose ("settings") stay out.
-  if (word.length < 6 || isLexiconWord(word)) return 0;
-  const c = classify(word);
-  if (c === 0) return 0;
-  return (
-    (c & WordClass.OverrideVerb ? T.Override : 0) |
-    (c & WordClass.ExtractVerb ? T.Extract : 0) |
-    (c & (WordClass.OverrideTarget | WordClass.ExtractTarget) ? T.Target : 0) |
-    (c & (WordClass.OverrideScope | WordClass.ExtractScope) ? T.Before : 0)
-  );
+// Words checked by identity below without a class of their own.
+const KEEP = ["you", "you've", "youve", "were", "have", "a", "an", "then", "u"];
+
+function hashWord(word: string): number {
+  let h = 0;
+  for (let i = 0; i < word.length; i++) h = (Math.imul(h, 31) + word.charCodeAt(i)) | 0;
+  return h;
 }
+
+/**
+ * Known words by hash (the tokenizer hashes as it reads, so the many other words are never sliced
+ * out of the text); a hit is confirmed against the text. Unknown words become tokens with no word.
+ */
+const KNOWN = new Map<number, { word: string; cls: number }>();
+function know(word: string, cls: number): void {
+  const entry = KNOWN.get(hashWord(word));
+  if (entry !== undefined && entry.word !== word) throw new Error(`structure.ts: hash collision ${word}`);
+  KNOWN.set(hashWord(word), { word, cls: (entry?.cls ?? 0) | cls });
+}
+for (const [cls, list] of WORDS) for (const w of list.split(" ")) know(w, cls);
+for (const w of [...KEEP, ...LOCATIVE, ...MODAL_TAILS, ...MODAL_HEADS]) know(w, 0);
 
 interface Token {
   word: string;
@@ -163,19 +167,26 @@ function tokenize(text: string): Token[] {
   let sentence = 0;
   let head = true;
   let start = -1;
+  let hash = 0;
   const n = text.length;
   for (let i = 0; i <= n; i++) {
     const c = i < n ? text.charCodeAt(i) : 32;
     if (isLower(c) || (c === 39 && start >= 0 && isLower(text.charCodeAt(i + 1)))) {
-      if (start < 0) start = i;
+      if (start < 0) {
+        start = i;
+        hash = 0;
+      }
+      hash = (Math.imul(hash, 31) + c) | 0;
       continue;
     }
     if (start >= 0) {
-      const word = text.slice(start, i);
-      start = -1;
-      const cls = CLASS.get(word) ?? fuzzyClass(word);
-      out.push({ word, cls, sentence, clauseHead: head });
+      const known = KNOWN.get(hash);
+      const hit =
+        known !== undefined && i - start === known.word.length && text.startsWith(known.word, start);
+      const cls = hit ? known.cls : 0;
+      out.push({ word: hit ? known.word : "", cls, sentence, clauseHead: head });
       if (!(cls & T.Lead)) head = false;
+      start = -1;
     }
     if (c === 46 || c === 33 || c === 63 || c === 59 || c === 58 || c === 10) {
       // ".\n" or "?!" ends one sentence, not two.
