@@ -1,7 +1,7 @@
-// The labelled dev set (../shared/data/prompt-guard-dev) as evaluation rows: which set each row
-// belongs to, its attack family, and the group used for cross-validation folds.
+// The two labelled collections (../shared/data/prompt-guard-dev and prompt-guard-extra) as evaluation
+// rows: which set each row belongs to, its attack family, its source repository and CV group.
 
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -20,26 +20,42 @@ export interface EvalRow {
   label: 0 | 1;
   /** CV group: the source, with a document and its injected twin in one group. */
   group: string;
+  /** Which collection the row is from. */
+  collection: Collection;
+  /** The public repository the row came from ("owner/repo"): the unit of leave-one-source-out. */
+  repo: string;
+  /** A composed row (extra's wrappers written by the data's authors): never in a headline number. */
+  synthetic: boolean;
 }
+
+export type Collection = "dev" | "extra";
 
 interface RawRow {
   id: string;
   text: string;
   source: string;
   category: string;
+  synthetic?: boolean;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const DATA_DIR = join(here, "../../../shared/data/prompt-guard-dev");
+// The data sits next to the project (`../shared/data`); a git worktree one level deeper finds it
+// one directory further up.
+const DATA_ROOT =
+  [join(here, "../../../shared/data"), join(here, "../../../../shared/data")].find((d) => existsSync(d)) ??
+  join(here, "../../../shared/data");
+export const DATA_DIR = join(DATA_ROOT, "prompt-guard-dev");
+export const EXTRA_DIR = join(DATA_ROOT, "prompt-guard-extra");
 
-function load(file: string): RawRow[] {
-  return readFileSync(join(DATA_DIR, file), "utf8")
+function load(file: string, dir = DATA_DIR): RawRow[] {
+  return readFileSync(join(dir, file), "utf8")
     .split("\n")
     .filter((l) => l.trim() !== "")
     .map((l) => JSON.parse(l) as RawRow);
 }
 
 const head = (category: string) => category.split(":")[0] ?? category;
+const repoOf = (source: string) => source.split(":")[0] ?? source;
 
 export function loadRows(): EvalRow[] {
   const attacks = load("injections.jsonl");
@@ -57,6 +73,9 @@ export function loadRows(): EvalRow[] {
         // An injected document's source is "<document source> + <attack source>": grouping by the
         // document source keeps each document and its clean twin on the same side of a split.
         group: r.source.split(" + ")[0] ?? r.source,
+        collection: "dev",
+        repo: repoOf(r.source),
+        synthetic: r.synthetic === true,
       });
     }
   };
@@ -78,6 +97,44 @@ export function loadRows(): EvalRow[] {
   );
   add(load("documents_clean.jsonl"), "clean_document", "document", (r) => head(r.category));
   add(load("documents_with_injections.jsonl"), "injected_document", "document", (r) => head(r.category));
+  return rows;
+}
+
+/**
+ * The extra collection: every family kept as its own (its smallest families still have 8+ real
+ * rows); benign rows whose category starts with "hard_negative" are the hard negatives. It has no
+ * clean documents. Rows are grouped by source repository.
+ */
+export function loadExtraRows(): EvalRow[] {
+  const rows: EvalRow[] = [];
+  const add = (raw: RawRow[], set: EvalSet, kind: EvalRow["kind"]) => {
+    for (const r of raw) {
+      rows.push({
+        ...r,
+        set,
+        kind,
+        family: head(r.category),
+        label: set === "attack" || set === "injected_document" ? 1 : 0,
+        group: repoOf(r.source),
+        collection: "extra",
+        repo: repoOf(r.source),
+        synthetic: r.synthetic === true,
+      });
+    }
+  };
+  add(load("attacks.jsonl", EXTRA_DIR), "attack", "prompt");
+  const benign = load("benign.jsonl", EXTRA_DIR);
+  add(
+    benign.filter((r) => !r.category.startsWith("hard_negative")),
+    "benign",
+    "prompt",
+  );
+  add(
+    benign.filter((r) => r.category.startsWith("hard_negative")),
+    "hard_negative",
+    "prompt",
+  );
+  add(load("documents_with_injections.jsonl", EXTRA_DIR), "injected_document", "document");
   return rows;
 }
 

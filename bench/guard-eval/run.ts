@@ -1,102 +1,22 @@
-// Evaluates the prompt guard on ../shared/data/prompt-guard-dev: per-family recall, false
-// positives (each with a 95% Wilson interval), the statistical-model experiment under 5-fold
-// CV grouped by source (out-of-fold scores only) and throughput; writes results.json and results.md.
+// Evaluates the prompt guard: the issue-16 targets, the cross-source headline (cross.ts), then
+// dev-set detail (per-family recall, false positives, grouped-CV checks, the statistical-model
+// experiment) and throughput; writes results.json and results.md.
 
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_THRESHOLDS, detectInjection } from "../../server/guard/detect.ts";
-import { type EvalRow, type EvalSet, groupedFolds, loadRows, wilson } from "./data.ts";
+import { crossLines, crossSource } from "./cross.ts";
+import { type EvalRow, type EvalSet, groupedFolds, loadRows } from "./data.ts";
 import { caughtAtShippedLevels, levelsOutOfFold } from "./levels-cv.ts";
 import { evidenceFor, type ModelVariant, outOfFold } from "./model/cv.ts";
 import { measureSpeed, speedLines } from "./speed.ts";
-
-interface Rate {
-  k: number;
-  n: number;
-  rate: number;
-  ci: [number, number];
-}
-
-interface Summary {
-  families: Record<string, Rate>;
-  macroRecall: number;
-  benignFp: Rate;
-  hardNegativeFp: Rate;
-  cleanDocumentFp: Rate;
-  injectedDocumentRecall: Rate;
-}
+import { fmt, pct, type Rate, type Summary, summarize as summarizeRows, table } from "./summary.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const rows = loadRows();
-
-function rate(k: number, n: number): Rate {
-  return { k, n, rate: n === 0 ? 0 : k / n, ci: wilson(k, n) };
-}
-
-function pct(x: number): string {
-  return `${(x * 100).toFixed(1)}%`;
-}
-
-function fmt(r: Rate): string {
-  return `${pct(r.rate)} (${r.k}/${r.n}, 95% CI ${pct(r.ci[0])}–${pct(r.ci[1])})`;
-}
-
-/** Rates over the rows for which `positive` is defined (documents are skipped by the prompt model). */
-function summarize(positive: (row: EvalRow, i: number) => boolean | undefined): Summary {
-  const count = (pred: (r: EvalRow) => boolean) => {
-    let k = 0;
-    let n = 0;
-    rows.forEach((r, i) => {
-      if (!pred(r)) return;
-      const p = positive(r, i);
-      if (p === undefined) return;
-      n++;
-      if (p) k++;
-    });
-    return rate(k, n);
-  };
-  const families: Record<string, Rate> = {};
-  for (const f of [...new Set(rows.filter((r) => r.set === "attack").map((r) => r.family))].sort()) {
-    families[f] = count((r) => r.set === "attack" && r.family === f);
-  }
-  const recalls = Object.values(families).map((r) => r.rate);
-  const inSet = (set: EvalSet) => count((r) => r.set === set);
-  return {
-    families,
-    macroRecall: recalls.reduce((a, b) => a + b, 0) / Math.max(1, recalls.length),
-    benignFp: inSet("benign"),
-    hardNegativeFp: inSet("hard_negative"),
-    cleanDocumentFp: inSet("clean_document"),
-    injectedDocumentRecall: inSet("injected_document"),
-  };
-}
-
-/** Bootstrap-free interval for a macro average: the mean of the per-family Wilson bounds. */
-function macroInterval(s: Summary): [number, number] {
-  const fams = Object.values(s.families);
-  const lo = fams.reduce((a, r) => a + r.ci[0], 0) / fams.length;
-  const hi = fams.reduce((a, r) => a + r.ci[1], 0) / fams.length;
-  return [lo, hi];
-}
-
-function table(s: Summary, documents = true): string[] {
-  const [lo, hi] = macroInterval(s);
-  return [
-    "| measure | value |",
-    "| --- | --- |",
-    ...Object.entries(s.families).map(([f, r]) => `| recall \`${f}\` | ${fmt(r)} |`),
-    `| **macro recall** (mean over families) | **${pct(s.macroRecall)}** (mean of family CI bounds ${pct(lo)}–${pct(hi)}) |`,
-    `| FP benign prompts | ${fmt(s.benignFp)} |`,
-    `| FP hard negatives (notinject) | ${fmt(s.hardNegativeFp)} |`,
-    ...(documents
-      ? [
-          `| FP clean documents | ${fmt(s.cleanDocumentFp)} |`,
-          `| embedded-instruction documents caught | ${fmt(s.injectedDocumentRecall)} |`,
-        ]
-      : []),
-  ];
-}
+const summarize = (positive: (row: EvalRow, i: number) => boolean | undefined): Summary =>
+  summarizeRows(rows, positive);
 
 // The shipped guard: rules only, fixed default thresholds (nothing here is tuned per fold).
 const detections = rows.map((r) => detectInjection(r.text, { kind: r.kind }));
@@ -143,6 +63,66 @@ rows.forEach((r, i) => {
 const setSizes = Object.fromEntries(SETS.map((set) => [set, rows.filter((r) => r.set === set).length]));
 
 const speed = measureSpeed();
+const cross = crossSource();
+
+/** The issue-16 targets against the measured numbers. */
+function targetLines(): string[] {
+  const met = (ok: boolean) => (ok ? "met" : "**not met**");
+  const below = (sum: Summary, bar: number) =>
+    Object.entries(sum.families)
+      .filter(([, r]) => r.rate < bar)
+      .map(([f, r]) => `\`${f}\` ${pct(r.rate)}`)
+      .join(", ") || "none";
+  const atMost = (what: string, r: Rate, bar: number): [string, string, string, boolean] => [
+    what,
+    `≤ ${pct(bar)}`,
+    fmt(r),
+    r.rate <= bar,
+  ];
+  const atLeast = (what: string, r: Rate, bar: number): [string, string, string, boolean] => [
+    what,
+    `≥ ${pct(bar)}`,
+    fmt(r),
+    r.rate >= bar,
+  ];
+  const docSpeed = speed.corpora[0];
+  const rows: Array<[string, string, string, boolean]> = [
+    [
+      "dev-written rules on extra: macro recall (non-synthetic)",
+      "≥ 80%",
+      `${pct(cross.devRulesOnExtra.macroRecall)}; families below 80%: ${below(cross.devRulesOnExtra, 0.8)}`,
+      cross.devRulesOnExtra.macroRecall >= 0.8,
+    ],
+    [
+      "shipped rules (extra-derived changes frozen) on dev: macro recall",
+      "≥ 85%",
+      `${pct(cross.shippedOnDev.macroRecall)}; families below 85%: ${below(cross.shippedOnDev, 0.85)}`,
+      cross.shippedOnDev.macroRecall >= 0.85,
+    ],
+    atMost("FP on dev benign prompts", cross.shippedOnDev.benignFp, 0.02),
+    atMost("FP on extra benign prompts", cross.shippedOnExtra.benignFp, 0.02),
+    atMost("FP on extra hard negatives", cross.shippedOnExtra.hardNegativeFp, 0.03),
+    atMost("FP on clean documents (dev; extra has none)", cross.shippedOnDev.cleanDocumentFp, 0.05),
+    atLeast("embedded-instruction documents caught, dev", cross.shippedOnDev.injectedDocumentRecall, 0.7),
+    atLeast("embedded-instruction documents caught, extra", cross.shippedOnExtra.injectedDocumentRecall, 0.7),
+    [
+      "speed on plain-text documents (dev clean documents, 1 MB / 10 MB, CPU time)",
+      "≥ 50 MB/s, linear",
+      docSpeed
+        ? `${docSpeed.oneMB.mbPerSec.toFixed(1)} / ${docSpeed.tenMB.mbPerSec.toFixed(1)} MB/s, 10×/1× time ratio ${docSpeed.linearityRatio.toFixed(2)}`
+        : "—",
+      docSpeed !== undefined && docSpeed.tenMB.mbPerSec >= 50 && docSpeed.linearityRatio <= 12,
+    ],
+  ];
+  return [
+    "| target | bar | measured | |",
+    "| --- | --- | --- | --- |",
+    ...rows.map(([what, bar, value, ok]) => `| ${what} | ${bar} | ${value} | ${met(ok)} |`),
+    "",
+    `Per request: ${speed.prompts.map((p) => `${p.microsPerPrompt.toFixed(0)} µs per 2 KB prompt (${p.corpus})`).join("; ")}, whole guard, one core, CPU time.`,
+    "The learned component is not shipped (section 7), so it adds nothing per request.",
+  ];
+}
 
 const results = {
   thresholds: DEFAULT_THRESHOLDS,
@@ -161,15 +141,23 @@ const results = {
     ...experiments,
   },
   speed,
+  crossSource: cross,
 };
 writeFileSync(join(here, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
 
 const lines: string[] = [
   "# Prompt guard evaluation",
   "",
-  "Generated by `npx tsx bench/guard-eval/run.ts` on `../shared/data/prompt-guard-dev` (do not edit by hand).",
-  "A row counts as caught (or as a false positive) when its verdict is `flag` or `block`.",
-  "Intervals are 95% Wilson score intervals.",
+  "Generated by `npx tsx bench/guard-eval/run.ts` on `../shared/data/prompt-guard-dev` and",
+  "`../shared/data/prompt-guard-extra` (do not edit by hand). A row counts as caught (or as a false",
+  "positive) when its verdict is `flag` or `block`. Intervals are 95% Wilson score intervals.",
+  "",
+  "## Targets (issue 16)",
+  "",
+  ...targetLines(),
+  "",
+  ...crossLines(cross),
+  "# Development-set detail (dev only, in-sample for the dev-written rules)",
   "",
   `## Shipped guard: rules, fixed default thresholds (flag ≥ ${DEFAULT_THRESHOLDS.flag}, block ≥ ${DEFAULT_THRESHOLDS.block})`,
   "",

@@ -28,9 +28,18 @@ export interface CorpusSpeed {
   linearityRatio: number;
 }
 
+export interface PromptCost {
+  corpus: string;
+  prompts: number;
+  /** CPU microseconds per 2 KB prompt (best of 3 passes over all of them). */
+  microsPerPrompt: number;
+}
+
 export interface SpeedResult {
   machine: { cpu: string; cores: number; node: string; loadAverageAtStart: number[] };
   corpora: CorpusSpeed[];
+  /** The per-request cost: whole 2 KB prompts, read whole (`kind: prompt`). */
+  prompts: PromptCost[];
 }
 
 function texts(file: string, filter: (category: string) => boolean = () => true): string {
@@ -75,6 +84,39 @@ function corpusSpeed(corpus: string, seed: string): CorpusSpeed {
   return { corpus, oneMB, tenMB, linearityRatio: tenMB.cpuMs / oneMB.cpuMs };
 }
 
+/** Consecutive 2,048-character pieces of a corpus: prompts as long as the guard's whole-text limit. */
+export function twoKbPieces(corpus: string, max = 400): string[] {
+  const pieces: string[] = [];
+  for (let at = 0; at + 2048 <= corpus.length && pieces.length < max; at += 2048)
+    pieces.push(corpus.slice(at, at + 2048));
+  return pieces;
+}
+
+/**
+ * CPU microseconds per call of `f` over the pieces, best of three passes after five warm-up passes
+ * (a server runs the guard hot; fewer passes measure the JIT tiering up instead).
+ */
+export function microsPerCall(pieces: string[], f: (text: string) => unknown): number {
+  for (let pass = 0; pass < 5; pass++) for (const p of pieces) f(p);
+  let best = Number.POSITIVE_INFINITY;
+  for (let pass = 0; pass < 3; pass++) {
+    const c0 = process.cpuUsage();
+    for (const p of pieces) f(p);
+    const used = process.cpuUsage(c0);
+    best = Math.min(best, (used.user + used.system) / pieces.length);
+  }
+  return best;
+}
+
+function promptCost(corpus: string, text: string): PromptCost {
+  const pieces = twoKbPieces(text);
+  return {
+    corpus,
+    prompts: pieces.length,
+    microsPerPrompt: microsPerCall(pieces, (p) => detectInjection(p, { kind: "prompt" })),
+  };
+}
+
 export function measureSpeed(): SpeedResult {
   const machine = {
     cpu: cpus()[0]?.model ?? "unknown",
@@ -94,6 +136,10 @@ export function measureSpeed(): SpeedResult {
         texts("benign.jsonl", (c) => !c.startsWith("notinject")),
       ),
     ],
+    prompts: [
+      promptCost("benign prompts of the dev set", texts("benign.jsonl")),
+      promptCost("attacks of the dev set (jailbreak templates, cue-dense)", texts("injections.jsonl")),
+    ],
   };
 }
 
@@ -110,6 +156,12 @@ export function speedLines(r: SpeedResult): string[] {
       `  - ${sample(c.oneMB)}`,
       `  - ${sample(c.tenMB)}`,
       `  - linearity (CPU time for 10× the input / for 1×): ${c.linearityRatio.toFixed(2)} (target ≤ 12)`,
+    );
+  }
+  lines.push("", "Per request (whole 2 KB prompts, `kind: prompt`, CPU time):", "");
+  for (const p of r.prompts) {
+    lines.push(
+      `- ${p.corpus}: **${p.microsPerPrompt.toFixed(0)} µs** per 2 KB prompt (${p.prompts} prompts)`,
     );
   }
   return lines;

@@ -2,7 +2,7 @@
 // weights combine into one score, mapped to a verdict with configurable thresholds. (A statistical
 // model was tried and did not earn its place: bench/guard-eval/results.md.)
 
-import { applyRules, type RuleHit, type TextKind } from "./rules.ts";
+import { applyRules, type RuleHit, type RuleSet, type TextKind } from "./rules.ts";
 import { sanitizeText } from "./sanitize.ts";
 import { adversarialSuffix } from "./suffix.ts";
 import { buildViews, hiddenPayloadViews, type View } from "./views.ts";
@@ -64,7 +64,7 @@ function viewsOf(text: string, sanitized: string, kind: TextKind): View[] {
   return views;
 }
 
-export function collectEvidence(text: string, kind: TextKind): RuleEvidence {
+export function collectEvidence(text: string, kind: TextKind, ruleSet: RuleSet = "all"): RuleEvidence {
   const hits = new Map<string, number>();
   const note = (hit: RuleHit) => hits.set(hit.flag, Math.max(hits.get(hit.flag) ?? 0, hit.weight));
 
@@ -75,7 +75,7 @@ export function collectEvidence(text: string, kind: TextKind): RuleEvidence {
   }
   const views = viewsOf(text, sanitized.text, kind);
   for (const view of views) {
-    const found = applyRules(view.text, kind);
+    const found = applyRules(view.text, kind, ruleSet);
     // Distinct cues of one family in one view reinforce each other; across views the strongest
     // reading counts, so the same sentence seen twice is not double-counted.
     const perFlag = new Map<string, number[]>();
@@ -85,7 +85,7 @@ export function collectEvidence(text: string, kind: TextKind): RuleEvidence {
       note({ flag: `hidden_${view.name}`, weight: HIDDEN_VIEW_BONUS });
     }
   }
-  if (kind === "prompt") for (const hit of adversarialSuffix(text)) note(hit);
+  if (kind === "prompt") for (const hit of adversarialSuffix(text, ruleSet)) note(hit);
   const folded = views
     .filter((v) => v.name === "folded")
     .map((v) => v.text)
@@ -95,10 +95,10 @@ export function collectEvidence(text: string, kind: TextKind): RuleEvidence {
 
 export function detectInjection(
   text: string,
-  opts: { kind: TextKind; thresholds?: GuardThresholds },
+  opts: { kind: TextKind; thresholds?: GuardThresholds; ruleSet?: RuleSet },
 ): Detection {
   const thresholds = opts.thresholds ?? DEFAULT_THRESHOLDS;
-  const evidence = collectEvidence(text, opts.kind);
+  const evidence = collectEvidence(text, opts.kind, opts.ruleSet);
   const score = Math.round(evidence.ruleScore * 1000) / 1000;
   const verdict: Verdict = score >= thresholds.block ? "block" : score >= thresholds.flag ? "flag" : "allow";
   const flags = [...evidence.hits.entries()]

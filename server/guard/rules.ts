@@ -3,8 +3,16 @@
 
 import { harmfulRoleplay, personaFraming } from "./framing.ts";
 import { classify, WordClass } from "./lexicon.ts";
+import { structuralHits } from "./structure.ts";
 
 export type TextKind = "prompt" | "document";
+
+/**
+ * Which rules run, by the data they were written from: "dev" leaves out the changes written from
+ * prompt-guard-extra (bench/guard-eval/changes.md), so the bench can score dev-written rules on extra.
+ * Everything else uses "all".
+ */
+export type RuleSet = "all" | "dev";
 
 export interface RuleHit {
   flag: string;
@@ -252,8 +260,9 @@ function embeddedRequest(text: string): RuleHit[] {
   return imperatives >= 3 ? [] : [{ flag: "embedded_request", weight: 0.5 }];
 }
 
-export function applyRules(text: string, kind: TextKind): RuleHit[] {
+export function applyRules(text: string, kind: TextKind, ruleSet: RuleSet = "all"): RuleHit[] {
   const hits = overrideAndExtraction(text);
+  hits.push(...structuralHits(text, ruleSet));
   for (const rule of PATTERNS) {
     if (rule.kinds && !rule.kinds.includes(kind)) continue;
     if (rule.needs && !rule.needs.some((needle) => text.includes(needle))) continue;

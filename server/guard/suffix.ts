@@ -1,7 +1,7 @@
 // Detects optimizer-generated adversarial suffixes (GCG-style): a tail of tokens that no person
 // writes — symbols glued inside words, case flips, bracket soup — after a fluent request.
 
-import type { RuleHit } from "./rules.ts";
+import type { RuleHit, RuleSet } from "./rules.ts";
 
 const TAIL_TOKENS = 20;
 const SYMBOLS = /[[\]{}()<>$\\^~|=*#@`"';:!?%+]/g;
@@ -29,11 +29,41 @@ function isUnnatural(token: string): boolean {
   );
 }
 
-export function adversarialSuffix(text: string): RuleHit[] {
+// Characters of a random suffix that links, paths, numbers and prose punctuation rarely use.
+const NOISE_SYMBOLS = /[[\]{}()<>`~^|\\"'!*$;,@#%&=+?]/g;
+
+/**
+ * A short random suffix: the last few whitespace-separated tokens are character soup ("[3rG`<>a#7Z}(iH*")
+ * — several distinct symbols mixed with letters or digits, none of it a word. Optimizers that sample
+ * characters rather than tokens make suffixes too short for the token-ratio test below.
+ */
+function characterSoupTail(text: string): boolean {
+  const tokens = text.slice(-200).split(/\s+/).filter(Boolean);
+  let soup = "";
+  for (let k = tokens.length - 1; k >= Math.max(0, tokens.length - 4); k--) {
+    const t = tokens[k] ?? "";
+    const symbols = t.match(NOISE_SYMBOLS)?.length ?? 0;
+    if (symbols === 0 || /^[A-Za-z]+[.,!?:;'")\]]{0,3}$/.test(t)) break;
+    soup = t + soup;
+  }
+  if (soup.length < 12) return false;
+  const distinct = new Set(soup.match(NOISE_SYMBOLS) ?? []).size;
+  const classes = (/[a-z]/.test(soup) ? 1 : 0) + (/[A-Z]/.test(soup) ? 1 : 0) + (/[0-9]/.test(soup) ? 1 : 0);
+  return distinct >= 4 && classes >= 2;
+}
+
+export function adversarialSuffix(text: string, ruleSet: RuleSet = "all"): RuleHit[] {
+  // The character-soup test was written from prompt-guard-extra (bench/guard-eval/changes.md #5).
+  const soup = ruleSet === "all" && characterSoupTail(text);
   // Only the tail is inspected: the attack appends the suffix to an otherwise ordinary request.
   const tokens = text.slice(-1500).split(/\s+/).filter(Boolean).slice(-TAIL_TOKENS);
   // A suffix is one run-on line; a multi-line tail is code or data pasted after a question.
-  if (tokens.length < 10 || text.slice(-400).includes("\n")) return [];
+  if (text.slice(-400).includes("\n")) return [];
+  if (tokens.length < 10) {
+    return /^\s{0,4}[A-Za-z][^{};<>$\\\n]{30,}/.test(text.slice(0, 400)) && soup
+      ? [{ flag: "adversarial_suffix", weight: 0.55 }]
+      : [];
+  }
   const unnatural = tokens.filter(isUnnatural).length;
   const ratio = unnatural / tokens.length;
   // Code is full of symbols too, but then nearly every line has them; a suffix follows prose.
@@ -44,5 +74,6 @@ export function adversarialSuffix(text: string): RuleHit[] {
   if (ratio >= 0.3 && unnatural >= 5) return [{ flag: "adversarial_suffix", weight: 0.75 }];
   if (request && harmful && unnatural >= 2) return [{ flag: "adversarial_suffix", weight: 0.6 }];
   if (ratio >= 0.2 && unnatural >= 4) return [{ flag: "adversarial_suffix", weight: 0.5 }];
+  if (soup) return [{ flag: "adversarial_suffix", weight: 0.55 }];
   return [];
 }

@@ -5,6 +5,7 @@
 // in rules.ts that applies to documents has its necessary cues listed here; tests check that.
 
 import { WordClass, wordsOf } from "./lexicon.ts";
+import { VOID_WORDS } from "./structure.ts";
 import { CONFUSABLES } from "./views.ts";
 
 /** Cue classes of single words; a word may belong to several. */
@@ -32,6 +33,8 @@ const Cue = {
   Refuse: 1 << 17,
   /** Request verbs and question words, when they open a line (a request slipped into data). */
   Task: 1 << 18,
+  /** Participles of a passive override: "the instructions above are void". */
+  Void: 1 << 19,
   Start: 1 << 20,
   Send: 1 << 21,
   Sensitive: 1 << 22,
@@ -105,6 +108,7 @@ const WORDS: ReadonlyArray<readonly [number, string]> = [
       "logic snippet snippets block section excerpt",
   ],
   [Cue.Insert, "following below subsequent"],
+  [Cue.Void, VOID_WORDS],
   [
     Cue.PairHead,
     "act acting role from stay staying break breaking out content opposite sure with regardless matter always " +
@@ -170,6 +174,7 @@ const PAIRS: ReadonlyArray<readonly [number, number, number]> = [
   [Cue.Respond | Cue.Output | Cue.ExtractVerb, Cue.Encoding, 8],
   [Cue.Insert, Cue.Code, 1],
   [Cue.Task, Cue.ExtractTarget, 2],
+  [Cue.OverrideTarget | Cue.ExtractTarget, Cue.Void, 4],
 ];
 
 // Tokens are runs of ASCII letters and digits (after confusables are folded), hashed whole.

@@ -2,6 +2,7 @@
 // source that yields out-of-fold probabilities only (each row scored by a model that never saw its group).
 
 import { collectEvidence, type RuleEvidence } from "../../../server/guard/detect.ts";
+import type { RuleSet } from "../../../server/guard/rules.ts";
 import { type EvalRow, groupedFolds } from "../data.ts";
 import { extractFeatures, HASH_SIZE, type SparseVector } from "./features.ts";
 import { fitCharLm, rowWeights, type TrainOptions, trainLogistic } from "./logreg.ts";
@@ -15,8 +16,8 @@ export const VARIANT_OPTIONS: Record<ModelVariant, TrainOptions> = {
   dense: { epochs: 30, learningRate: 0.1, l2: 1e-3, seed: 7 },
 };
 
-export function evidenceFor(rows: EvalRow[]): RuleEvidence[] {
-  return rows.map((r) => collectEvidence(r.text, r.kind));
+export function evidenceFor(rows: EvalRow[], ruleSet: RuleSet = "all"): RuleEvidence[] {
+  return rows.map((r) => collectEvidence(r.text, r.kind, ruleSet));
 }
 
 function features(
@@ -62,6 +63,21 @@ export function fitModel(rows: EvalRow[], evidence: RuleEvidence[], variant: Mod
   return unpackModel(packModel(model, `${variant} model`));
 }
 
+/** The model's probability per prompt row (documents get undefined: the model is for prompts). */
+export function scoreRows(
+  model: GuardModel,
+  rows: EvalRow[],
+  evidence: RuleEvidence[],
+  variant: ModelVariant,
+  only: (i: number) => boolean = () => true,
+): (number | undefined)[] {
+  return rows.map((r, i) =>
+    r.kind === "prompt" && only(i)
+      ? predict(model, features(r, evidence[i] as RuleEvidence, model.lm, variant))
+      : undefined,
+  );
+}
+
 /** Out-of-fold probability per prompt row (documents get undefined: the model is for prompts). */
 export function outOfFold(
   rows: EvalRow[],
@@ -79,10 +95,8 @@ export function outOfFold(
       trainIdx.map((i) => evidence[i] as RuleEvidence),
       variant,
     );
-    rows.forEach((r, i) => {
-      if (fold[i] === f && r.kind === "prompt") {
-        probability[i] = predict(model, features(r, evidence[i] as RuleEvidence, model.lm, variant));
-      }
+    scoreRows(model, rows, evidence, variant, (i) => fold[i] === f).forEach((p, i) => {
+      if (p !== undefined) probability[i] = p;
     });
   }
   return probability;
