@@ -3,6 +3,7 @@
 
 import { harmfulRoleplay, personaFraming } from "./framing.ts";
 import { classify, WordClass } from "./lexicon.ts";
+import { multilingualHits } from "./multilingual.ts";
 
 export type TextKind = "prompt" | "document";
 
@@ -253,7 +254,7 @@ function embeddedRequest(text: string): RuleHit[] {
 }
 
 export function applyRules(text: string, kind: TextKind): RuleHit[] {
-  const hits = overrideAndExtraction(text);
+  const hits = [...overrideAndExtraction(text), ...multilingualHits(text)];
   for (const rule of PATTERNS) {
     if (rule.kinds && !rule.kinds.includes(kind)) continue;
     if (rule.needs && !rule.needs.some((needle) => text.includes(needle))) continue;

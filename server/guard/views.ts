@@ -20,6 +20,9 @@ export interface ViewOptions {
   payloads?: boolean;
   /** Texts up to this length always get a rot13 view; longer ones only when they mention rot13. */
   rot13Below?: number;
+  /** false for pieces of a long document found by plain-text cues: a reversed or scrambled
+   * instruction has none of those cues, so those views would only cost time there. */
+  reordered?: boolean;
 }
 
 const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
@@ -344,9 +347,10 @@ export function buildViews(input: string, sanitized: string, options: ViewOption
   // Leet and letter-spacing folds are a separate view: they would mangle template tokens
   // ("<|im_start|>") that the folded view must still show verbatim.
   const joined = joinSpacedLetters(foldLeet(folded));
-  const deobfuscated = unscrambleWords(joined) ?? joined;
+  const reordered = options.reordered !== false;
+  const deobfuscated = (reordered && unscrambleWords(joined)) || joined;
   if (deobfuscated !== folded) views.push({ name: "deobfuscated", text: deobfuscated });
-  views.push(...reversedViews(input, folded));
+  if (reordered) views.push(...reversedViews(input, folded));
 
   if (options.payloads !== false) views.push(...hiddenPayloadViews(input));
 
