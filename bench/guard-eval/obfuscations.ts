@@ -5,13 +5,14 @@
 // Run: `npx tsx bench/guard-eval/obfuscations.ts`.
 
 import { createHash } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { detectInjection } from "../../server/guard/detect.ts";
 import { type Collection, loadCollections, type PromptRow } from "./collections.ts";
 import { wilson } from "./data.ts";
 import { seededRng, TRANSFORMS, type Transform } from "./obfuscate.ts";
+import { measureSpeed, speedLines } from "./speed.ts";
 
 interface Rate {
   k: number;
@@ -21,6 +22,9 @@ interface Rate {
 }
 
 const SEED = 16;
+// GCG-style suffixes are caught by their raw characters (case flips, symbol soup; suffix.ts), which
+// every transform destroys, and an optimized suffix that is re-encoded is no longer the optimized attack.
+const SUFFIX_FAMILIES = new Set(["jailbreak_gcg_adversarial_suffix", "adversarial_suffix"]);
 const TARGET_DROP = 0.1;
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -49,6 +53,8 @@ interface TransformResult {
   meetsTarget: boolean;
   /** Of the plain-caught attacks, the share still caught once obfuscated. */
   retained: Rate;
+  /** The same, optimizer-suffix rows left out. */
+  retainedWithoutSuffixes: Rate;
   /** Benign prompts and hard negatives flagged once put through the same transform. */
   benignFp: Rate;
   hardNegativeFp: Rate;
@@ -64,6 +70,7 @@ interface CollectionResult {
 
 function evaluate(c: Collection): CollectionResult {
   const plain = caught(c.attacks);
+  const suffix = c.attacks.map((r) => SUFFIX_FAMILIES.has(r.family));
   const plainRecall = rate(count(plain), plain.length);
   const benign = caught(c.benign);
   const hard = caught(c.hardNegatives);
@@ -77,6 +84,10 @@ function evaluate(c: Collection): CollectionResult {
       delta,
       meetsTarget: delta >= -TARGET_DROP,
       retained: rate(hit.filter((h, j) => h && plain[j]).length, count(plain)),
+      retainedWithoutSuffixes: rate(
+        hit.filter((h, j) => h && plain[j] && !suffix[j]).length,
+        plain.filter((p, j) => p && !suffix[j]).length,
+      ),
       benignFp: rate(count(caught(c.benign, t, i)), c.benign.length),
       hardNegativeFp: rate(count(caught(c.hardNegatives, t, i)), c.hardNegatives.length),
     };
@@ -93,13 +104,26 @@ function evaluate(c: Collection): CollectionResult {
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const fmt = (r: Rate) => `${pct(r.rate)} (${r.k}/${r.n}, ${pct(r.ci[0])}–${pct(r.ci[1])})`;
 
+// The same benchmark run on the guard before this branch's views (commit 413b6b7), kept for comparison.
+const BEFORE = join(here, "results-obfuscations-before.json");
+const before = existsSync(BEFORE)
+  ? (JSON.parse(readFileSync(BEFORE, "utf8")) as { results: Record<string, CollectionResult> }).results
+  : {};
+const beforeRecall = (collection: string, transform: string) => {
+  const r = before[collection]?.transforms[transform]?.recall;
+  return r ? fmt(r) : "—";
+};
+
 const collections = loadCollections();
 const results: Record<string, CollectionResult> = {};
 for (const c of collections) results[c.name] = evaluate(c);
 
+// With every view on, the plain-text speed target (≥ 50 MB/s, linear) must still hold.
+const speed = measureSpeed();
+
 writeFileSync(
   join(here, "results-obfuscations.json"),
-  `${JSON.stringify({ seed: SEED, targetDrop: TARGET_DROP, results }, null, 2)}\n`,
+  `${JSON.stringify({ seed: SEED, targetDrop: TARGET_DROP, results, speed }, null, 2)}\n`,
 );
 
 const lines = [
@@ -121,19 +145,35 @@ for (const [name, r] of Object.entries(results)) {
     "",
     `Plain attacks: recall ${fmt(r.plainRecall)}. With every view on: FP benign ${fmt(r.benignFp)}, FP hard negatives ${fmt(r.hardNegativeFp)}.`,
     "",
-    "| transform | recall (95% CI) | Δ vs plain | target | plain-caught still caught | FP benign, transformed | FP hard negatives, transformed |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
+    "| transform | recall (95% CI) | Δ vs plain | target | recall before this branch | plain-caught still caught | same, suffix rows left out | FP benign, transformed | FP hard negatives, transformed |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...Object.entries(r.transforms).map(
       ([t, x]) =>
-        `| \`${t}\` | ${fmt(x.recall)} | ${x.delta >= 0 ? "+" : ""}${(x.delta * 100).toFixed(1)} pt | ${x.meetsTarget ? "met" : "**missed**"} | ${fmt(x.retained)} | ${fmt(x.benignFp)} | ${fmt(x.hardNegativeFp)} |`,
+        `| \`${t}\` | ${fmt(x.recall)} | ${x.delta >= 0 ? "+" : ""}${(x.delta * 100).toFixed(1)} pt | ${x.meetsTarget ? "met" : "**missed**"} | ${beforeRecall(name, t)} | ${fmt(x.retained)} | ${fmt(x.retainedWithoutSuffixes)} | ${fmt(x.benignFp)} | ${fmt(x.hardNegativeFp)} |`,
     ),
     "",
   );
 }
 lines.push(
+  '"Recall before this branch" is the same script on the guard without the reversed and unscrambled',
+  "views, separator-aware letter joining and dense-leetspeak folding (`results-obfuscations-before.json`).",
+  "Nearly all plain-caught attacks that an obfuscation loses are GCG-style optimizer suffixes",
+  `(${[...SUFFIX_FAMILIES].map((f) => `\`${f}\``).join(", ")}): the suffix detector reads their raw characters`,
+  "(case flips, symbol soup), which each transform destroys, and a suffix re-encoded is no longer the",
+  'optimized token sequence that made it work. The "suffix rows left out" column shows the rest.',
+  "",
   "The transformed-benign columns are benign prompts put through the same transform: an encoded or",
   "reversed benign prompt is itself unusual, so these are informational, not false-positive targets;",
   "they show that the decode-request wrappers alone do not make the guard flag a prompt.",
+  "",
+);
+lines.push(
+  "## Speed with every view on (plain-text documents, one core, `kind: document`)",
+  "",
+  "`bench/guard-eval/speed.ts`, run by this script. Time is CPU time, which a loaded machine inflates less",
+  "than wall time but still inflates; compare with a run of the guard without these views on the same load.",
+  "",
+  ...speedLines(speed),
   "",
 );
 writeFileSync(join(here, "results-obfuscations.md"), lines.join("\n"));

@@ -1,20 +1,13 @@
 // Reversed text for the detector's view: spans inside right-to-left override characters in the order a
 // reader sees them, and the whole text read backwards when it looks like English written backwards.
 
-// The function words of English, each read backwards; palindromes ("a", "i", "did") say nothing.
-const FUNCTION_WORDS =
-  "the and you your to of is are in for that this with be not it on all as or me my".split(" ");
-const FORWARD = new RegExp(`\\b(?:${FUNCTION_WORDS.join("|")})\\b`, "g");
-const BACKWARD = new RegExp(
-  `\\b(?:${FUNCTION_WORDS.map((w) => w.split("").reverse().join("")).join("|")})\\b`,
-  "g",
-);
+import { disguisedFunctionWords, readsDisguised } from "./function-words.ts";
 
-/** Whether a lower-case text has more backward than forward function words (two scans of the text). */
+const BACKWARD = disguisedFunctionWords((w) => reverseString(w));
+
+/** Whether a lower-case text reads as English written backwards. */
 export function looksReversed(text: string): boolean {
-  const backward = text.match(BACKWARD)?.length ?? 0;
-  if (backward < 2) return false;
-  return backward > (text.match(FORWARD)?.length ?? 0);
+  return readsDisguised(text, BACKWARD);
 }
 
 export function reverseString(text: string): string {

@@ -3,6 +3,7 @@
 // detectors' vocabulary is read as that word. One map lookup per word, so linear in the text.
 
 import { WordClass, wordsOf } from "./lexicon.ts";
+import { GENERAL_VOCABULARY } from "./unscramble-vocabulary.ts";
 
 // The words the rule patterns and persona/role-play cues are written in (rules.ts, framing.ts),
 // beyond the lexicon's word classes. Words of three letters or fewer have no interior to scramble.
@@ -81,7 +82,8 @@ function signature(word: string): number {
 // A signature shared by two vocabulary words ("form"/"from") cannot be undone and maps to "".
 const BY_SIGNATURE = new Map<number, string>();
 const VOCABULARY = new Set<string>();
-for (const list of [PATTERN_WORDS, ...Object.values(WordClass).map((cls) => wordsOf(cls))]) {
+const LISTS = [PATTERN_WORDS, ...Object.values(WordClass).map((cls) => wordsOf(cls)), ...GENERAL_VOCABULARY];
+for (const list of LISTS) {
   for (const word of list.split(" ")) {
     if (word.length < 4 || word.length > 40 || !/^[a-z]+$/.test(word) || VOCABULARY.has(word)) continue;
     VOCABULARY.add(word);

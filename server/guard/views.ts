@@ -2,6 +2,7 @@
 // folded), deobfuscated (leetspeak, spaced or dotted letters, scrambled words undone), reversed, hidden
 // comments, smuggled and decoded payloads.
 
+import { disguisedFunctionWords, readsDisguised } from "./function-words.ts";
 import { bidiDisplayOrder, looksReversed, reverseString } from "./reversal.ts";
 import { unscrambleWords } from "./unscramble.ts";
 
@@ -20,9 +21,9 @@ export interface ViewOptions {
   payloads?: boolean;
   /** Texts up to this length always get a rot13 view; longer ones only when they mention rot13. */
   rot13Below?: number;
-  /** false for pieces of a long document found by plain-text cues: a reversed or scrambled
-   * instruction has none of those cues, so those views would only cost time there. */
-  reordered?: boolean;
+  /** false for pieces of a long document found by plain-text cues: a reversed, scrambled or rot13
+   * instruction has none of those cues, so looking for those disguises there would only cost time. */
+  disguises?: boolean;
 }
 
 const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
@@ -177,6 +178,8 @@ const isLetter = (c: number) => c >= 97 && c <= 122;
 // Space, dot, underscore, asterisk, hyphen, slash, plus: what attackers put between letters ("|" is
 // leetspeak for "l" and is folded before this runs).
 const isSep = (c: number) => c === 32 || c === 46 || c === 95 || c === 42 || c === 45 || c === 47 || c === 43;
+const SPACE_SPACED = /(?<![a-z])[a-z] [a-z] [a-z](?![a-z])/g;
+const OTHER_SPACED = /(?<![a-z])[a-z]([._*\-/+])[a-z]\1[a-z](?![a-z])/g;
 const isSingleLetter = (text: string, i: number) =>
   isLetter(text.charCodeAt(i)) && !isLetter(text.charCodeAt(i - 1)) && !isLetter(text.charCodeAt(i + 1));
 
@@ -187,12 +190,20 @@ const isSingleLetter = (text: string, i: number) =>
  */
 function joinSpacedLetters(text: string): string {
   if (!SPACED_HINT.test(text)) return text;
+  // When letters are mostly joined by dots (dashes, …), spaces separate the words: "a c.r.i.m.e" is
+  // "a crime", not "ac" + ".rime".
+  const spacesJoin = (text.match(SPACE_SPACED)?.length ?? 0) > (text.match(OTHER_SPACED)?.length ?? 0);
   let out = "";
   let i = 0;
   const n = text.length;
   while (i < n) {
     const sep = text.charCodeAt(i + 1);
-    if (!isSingleLetter(text, i) || !isSep(sep) || !isSingleLetter(text, i + 2)) {
+    if (
+      !isSingleLetter(text, i) ||
+      !isSep(sep) ||
+      (sep === 32 && !spacesJoin) ||
+      !isSingleLetter(text, i + 2)
+    ) {
       out += text[i];
       i++;
       continue;
@@ -276,6 +287,8 @@ function rot13(s: string): string {
   return Buffer.from(units.buffer, units.byteOffset, units.byteLength).toString("utf16le");
 }
 
+const ROT13_WORDS = disguisedFunctionWords(rot13);
+
 // One pass finds every encoded-looking span; each is then classified. Separate base64, hex and
 // percent-escape scans would each cost a full pass over long documents.
 const ENCODED_SPAN = /(?:\b|(?=%))[A-Za-z0-9+/=_%-]{16,}/g;
@@ -347,10 +360,10 @@ export function buildViews(input: string, sanitized: string, options: ViewOption
   // Leet and letter-spacing folds are a separate view: they would mangle template tokens
   // ("<|im_start|>") that the folded view must still show verbatim.
   const joined = joinSpacedLetters(foldLeet(folded));
-  const reordered = options.reordered !== false;
-  const deobfuscated = (reordered && unscrambleWords(joined)) || joined;
+  const disguises = options.disguises !== false;
+  const deobfuscated = (disguises && unscrambleWords(joined)) || joined;
   if (deobfuscated !== folded) views.push({ name: "deobfuscated", text: deobfuscated });
-  if (reordered) views.push(...reversedViews(input, folded));
+  if (disguises) views.push(...reversedViews(input, folded));
 
   if (options.payloads !== false) views.push(...hiddenPayloadViews(input));
 
@@ -362,10 +375,12 @@ export function buildViews(input: string, sanitized: string, options: ViewOption
     for (const d of next) views.push({ name: "decoded", text: foldLeet(foldCharacters(d)) });
     frontier = next;
   }
-  // rot13 of a short prompt is cheap; longer texts are rotated only when they mention it.
+  // rot13 of a short prompt is cheap; longer texts are rotated only when they mention it or read
+  // as rot13 English.
   if (
     input.length <= (options.rot13Below ?? 4096) ||
-    (/\brot-?13\b/i.test(input) && input.length <= maxDecoded)
+    (input.length <= maxDecoded &&
+      (/\brot-?13\b/i.test(input) || (disguises && readsDisguised(folded, ROT13_WORDS))))
   ) {
     views.push({ name: "decoded", text: foldCharacters(rot13(input)) });
   }
