@@ -49,6 +49,11 @@ export function spaceLetters(text: string): string {
   return text.replace(/ +/g, "   ").replace(/[A-Za-z]+/g, (w) => w.split("").join(" "));
 }
 
+/** "i g n o r e a l l": every letter one space apart, so the words run together. */
+export function spaceLettersTight(text: string): string {
+  return text.replace(/[A-Za-z]+/g, (w) => w.split("").join(" "));
+}
+
 /** Letters joined by a separator inside each word: "i.g.n.o.r.e a.l.l". */
 export function separateLetters(text: string, separator: string): string {
   return text.replace(/[A-Za-z]{2,}/g, (w) => w.split("").join(separator));
@@ -141,6 +146,7 @@ export const TRANSFORMS: readonly Transform[] = [
   { name: "reversed_rlo", apply: (t) => wrapRightToLeft(t) },
   { name: "scrambled_interior", apply: scrambleInterior },
   { name: "spaced_letters", apply: (t) => spaceLetters(t) },
+  { name: "spaced_letters_tight", apply: (t) => spaceLettersTight(t) },
   { name: "dotted_letters", apply: (t) => separateLetters(t, ".") },
   { name: "leetspeak", apply: (t) => leetspeak(t) },
   { name: "homoglyphs", apply: homoglyphs },

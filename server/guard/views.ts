@@ -4,6 +4,7 @@
 
 import { disguisedFunctionWords, readsDisguised } from "./function-words.ts";
 import { bidiDisplayOrder, looksReversed, reverseString } from "./reversal.ts";
+import { segmentWords } from "./segment.ts";
 import { unscrambleWords } from "./unscramble.ts";
 
 export type ViewName = "folded" | "deobfuscated" | "reversed" | "hidden_comment" | "smuggled" | "decoded";
@@ -178,6 +179,7 @@ const isLetter = (c: number) => c >= 97 && c <= 122;
 // Space, dot, underscore, asterisk, hyphen, slash, plus: what attackers put between letters ("|" is
 // leetspeak for "l" and is folded before this runs).
 const isSep = (c: number) => c === 32 || c === 46 || c === 95 || c === 42 || c === 45 || c === 47 || c === 43;
+const WIDE_GAP = /(?<![a-z])[a-z] {2,}[a-z](?![a-z])/g;
 const SPACE_SPACED = /(?<![a-z])[a-z] [a-z] [a-z](?![a-z])/g;
 const OTHER_SPACED = /(?<![a-z])[a-z]([._*\-/+])[a-z]\1[a-z](?![a-z])/g;
 const isSingleLetter = (text: string, i: number) =>
@@ -192,7 +194,11 @@ function joinSpacedLetters(text: string): string {
   if (!SPACED_HINT.test(text)) return text;
   // When letters are mostly joined by dots (dashes, …), spaces separate the words: "a c.r.i.m.e" is
   // "a crime", not "ac" + ".rime".
-  const spacesJoin = (text.match(SPACE_SPACED)?.length ?? 0) > (text.match(OTHER_SPACED)?.length ?? 0);
+  const spaced = text.match(SPACE_SPACED)?.length ?? 0;
+  const spacesJoin = spaced > (text.match(OTHER_SPACED)?.length ?? 0);
+  // Letters one space apart with hardly any wider gaps run the words together; they are split
+  // again against the vocabulary. (A few double spaces are the original text's own.)
+  const runTogether = spacesJoin && (text.match(WIDE_GAP)?.length ?? 0) * 10 < spaced;
   let out = "";
   let i = 0;
   const n = text.length;
@@ -214,7 +220,7 @@ function joinSpacedLetters(text: string): string {
       j += 2;
       letters += text[j];
     }
-    out += letters;
+    out += runTogether && sep === 32 && letters.length >= 8 ? segmentWords(letters) : letters;
     i = j + 1;
   }
   // Spaced-out words sit wider apart than the letters ("a l l   r u l e s"); the rules expect one space.
