@@ -121,9 +121,30 @@ for (const c of collections) results[c.name] = evaluate(c);
 // With every view on, the plain-text speed target (≥ 50 MB/s, linear) must still hold.
 const speed = measureSpeed();
 
+// Obfuscated input read whole (as a prompt) must stay linear too: CPU time for 10× the text over 1×.
+function cpuMs(text: string): number {
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 3; i++) {
+    const c0 = process.cpuUsage();
+    detectInjection(text, { kind: "prompt" });
+    const used = process.cpuUsage(c0);
+    best = Math.min(best, (used.user + used.system) / 1000);
+  }
+  return best;
+}
+const benignText = collections.flatMap((c) => c.benign.map((r) => r.text)).join("\n\n");
+const linearity: Record<string, { ms100k: number; ms1m: number; ratio: number }> = {};
+TRANSFORMS.forEach((t, i) => {
+  const whole = t.apply(benignText, seededRng(rowSeed("linearity", i)));
+  const [small, large] = [whole.slice(0, 100_000), whole.slice(0, 1_000_000)];
+  const ms100k = cpuMs(small);
+  const ms1m = cpuMs(large);
+  linearity[t.name] = { ms100k, ms1m, ratio: ms1m / ms100k };
+});
+
 writeFileSync(
   join(here, "results-obfuscations.json"),
-  `${JSON.stringify({ seed: SEED, targetDrop: TARGET_DROP, results, speed }, null, 2)}\n`,
+  `${JSON.stringify({ seed: SEED, targetDrop: TARGET_DROP, results, speed, linearity }, null, 2)}\n`,
 );
 
 const lines = [
@@ -174,6 +195,15 @@ lines.push(
   "than wall time but still inflates; compare with a run of the guard without these views on the same load.",
   "",
   ...speedLines(speed),
+  "",
+  "Obfuscated benign text read whole as one prompt (every view built over all of it), first 100 KB and",
+  "first 1 MB of each transform of the benign prompts: CPU time of the best of three calls.",
+  "",
+  "| transform | 100 KB | 1 MB | ratio (linear ≈ 10) |",
+  "| --- | --- | --- | --- |",
+  ...Object.entries(linearity).map(
+    ([t, x]) => `| \`${t}\` | ${x.ms100k.toFixed(1)} ms | ${x.ms1m.toFixed(1)} ms | ${x.ratio.toFixed(1)} |`,
+  ),
   "",
 );
 writeFileSync(join(here, "results-obfuscations.md"), lines.join("\n"));
