@@ -156,8 +156,9 @@ const lines = [
   `(seed ${SEED}). A row counts as caught (or as a false positive) when its verdict is \`flag\` or \`block\`.`,
   "Intervals are 95% Wilson score intervals. Target: each transform's recall ≥ plain recall − 0.10.",
   "",
-  "These attacks are the rows the rules were written from (dev) or developed against (extra): the",
-  "plain recall is optimistic, the *difference* an obfuscation makes is what this file measures.",
+  "The dev attacks are the rows the rules were written from, so their plain recall is optimistic; extra's",
+  "is low because its attacks were not. What this file measures is the *difference* an obfuscation makes:",
+  'the Δ column (the target), and "plain-caught still caught", which does not depend on the plain level.',
   "",
 ];
 for (const [name, r] of Object.entries(results)) {
@@ -183,9 +184,10 @@ lines.push(
   "(case flips, symbol soup), which each transform destroys, and a suffix re-encoded is no longer the",
   'optimized token sequence that made it work. The "suffix rows left out" column shows the rest.',
   "",
-  "The transformed-benign columns are benign prompts put through the same transform: an encoded or",
-  "reversed benign prompt is itself unusual, so these are informational, not false-positive targets;",
-  "they show that the decode-request wrappers alone do not make the guard flag a prompt.",
+  "The transformed-benign columns are benign prompts put through the same transform: informational, not",
+  "false-positive targets. A benign prompt sent encoded or reversed is flagged about 5% of the time on dev",
+  "because text that had to be hidden gets a bonus (`hidden_*` flags) on top of weak cues that alone stay",
+  "below the threshold; the decode-request wrappers alone add nothing (`_request` rows equal the bare ones).",
   "",
 );
 lines.push(

@@ -74,7 +74,7 @@ const LEXICON: ReadonlyArray<readonly [number, string]> = [
   ],
   [
     Cls.Yours,
-    "tes vos ton ta votre t te " +
+    "tes vos ton ta votre " +
       "deine dein deinen deiner deinem ihre ihren ihrer dir " +
       "tus tu sus su " +
       "tuas teus tua teu suas seus sua seu " +

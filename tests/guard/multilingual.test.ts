@@ -47,6 +47,10 @@ describe("multilingual override and extraction", () => {
 
   it("an English sentence is left to the English rules (not counted a second time)", () => {
     expect(multilingualHits("ignore the instructions on the box")).toEqual([]);
+    // Words that open the tokenized pass ("le", "des") and an apostrophe's "t" change nothing.
+    expect(multilingualHits("le monde and des moines: don't ignore the instructions on the label")).toEqual(
+      [],
+    );
   });
 
   it("matches regardless of accents and letter case", () => {
