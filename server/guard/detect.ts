@@ -59,7 +59,7 @@ function viewsOf(text: string, sanitized: string, kind: TextKind): View[] {
   const views = hiddenPayloadViews(text);
   for (const w of triggerWindows(sanitized)) {
     const piece = sanitized.slice(w.start, w.end);
-    views.push(...buildViews(piece, piece, { payloads: false, rot13Below: 0 }));
+    views.push(...buildViews(piece, piece, { payloads: false, rot13Below: 0, disguises: false }));
   }
   return views;
 }

@@ -4,6 +4,7 @@
 import { harmfulRoleplay, personaFraming } from "./framing.ts";
 import { classify, WordClass } from "./lexicon.ts";
 import { structuralHits } from "./structure.ts";
+import { multilingualHits } from "./multilingual.ts";
 
 export type TextKind = "prompt" | "document";
 
@@ -261,7 +262,8 @@ function embeddedRequest(text: string): RuleHit[] {
 }
 
 export function applyRules(text: string, kind: TextKind, ruleSet: RuleSet = "all"): RuleHit[] {
-  const hits = overrideAndExtraction(text);
+  // The multilingual set was written from our own sentences, not from either collection.
+  const hits = [...overrideAndExtraction(text), ...multilingualHits(text)];
   hits.push(...structuralHits(text, ruleSet));
   for (const rule of PATTERNS) {
     if (rule.kinds && !rule.kinds.includes(kind)) continue;

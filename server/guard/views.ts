@@ -1,7 +1,13 @@
-// Canonical views of untrusted text for the detector: folded (NFKC, invisibles stripped,
-// homoglyphs and leetspeak folded, spaced letters joined), hidden comments, smuggled and decoded payloads.
+// Canonical views of untrusted text for the detector: folded (NFKC, invisibles stripped, homoglyphs
+// folded), deobfuscated (leetspeak, spaced or dotted letters, scrambled words undone), reversed, hidden
+// comments, smuggled and decoded payloads.
 
-export type ViewName = "folded" | "deobfuscated" | "hidden_comment" | "smuggled" | "decoded";
+import { disguisedFunctionWords, readsDisguised } from "./function-words.ts";
+import { bidiDisplayOrder, looksReversed, reverseString } from "./reversal.ts";
+import { segmentWords } from "./segment.ts";
+import { unscrambleWords } from "./unscramble.ts";
+
+export type ViewName = "folded" | "deobfuscated" | "reversed" | "hidden_comment" | "smuggled" | "decoded";
 
 export interface View {
   name: ViewName;
@@ -16,6 +22,9 @@ export interface ViewOptions {
   payloads?: boolean;
   /** Texts up to this length always get a rot13 view; longer ones only when they mention rot13. */
   rot13Below?: number;
+  /** false for pieces of a long document found by plain-text cues: a reversed, scrambled or rot13
+   * instruction has none of those cues, so looking for those disguises there would only cost time. */
+  disguises?: boolean;
 }
 
 const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
@@ -114,7 +123,7 @@ const LEET: Record<string, string> = {
 // A letter next to a leet symbol marks a token worth folding; ordinary prose has almost none.
 const LEET_HINT = /[a-z][013457@$|]|[013457@$|][a-z]/g;
 const isTokenChar = (c: string | undefined) => c !== undefined && /[a-z0-9@$|!]/.test(c);
-const SPACED_HINT = /(?:^|[^a-z])[a-z][ ._*\-/][a-z][ ._*\-/][a-z][ ._*\-/][a-z](?![a-z])/;
+const SPACED_HINT = /(?:^|[^a-z])[a-z][ ._*\-/+][a-z][ ._*\-/+][a-z][ ._*\-/+][a-z](?![a-z])/;
 
 function foldIsland(island: string, normalized: boolean): string {
   if (island.length === 1 && island < "\x80") return "";
@@ -130,9 +139,15 @@ function foldCharacters(input: string, normalized = false): string {
   return input.replace(ISLAND, (island) => foldIsland(island, normalized)).toLowerCase();
 }
 
+// In leetspeak every short word is digits only ("4" a, "15" is, "70" to); once mixed tokens are this
+// dense (one per 40 characters), standalone digit groups of up to four are read as letters too.
+const LEET_DENSITY = 40;
+const LEET_ONLY_TOKEN = /(?<![a-z0-9@$|!])[0134578@$]{1,4}(?![a-z0-9@$|])/g;
+
 function foldLeet(text: string): string {
   let out = "";
   let from = 0;
+  let tokens = 0;
   LEET_HINT.lastIndex = 0;
   for (let hit = LEET_HINT.exec(text); hit; hit = LEET_HINT.exec(text)) {
     // Expand the hint to its whole token, then continue after it: each character is visited a
@@ -147,49 +162,69 @@ function foldLeet(text: string): string {
     for (const ch of token.slice(0, token.length - trail.length)) folded += LEET[ch] ?? ch;
     out += text.slice(from, start) + folded + trail;
     from = end;
+    tokens++;
     LEET_HINT.lastIndex = end;
   }
-  return from === 0 ? text : out + text.slice(from);
+  if (from === 0) return text;
+  out += text.slice(from);
+  if (tokens < 3 || tokens * LEET_DENSITY < text.length) return out;
+  return out.replace(LEET_ONLY_TOKEN, (digits) => {
+    let folded = "";
+    for (const ch of digits) folded += LEET[ch] ?? ch;
+    return folded;
+  });
 }
 
-/** Joins "i g n o r e" / "i.g.n.o.r.e" runs of single letters into words, in one linear pass. */
+const isLetter = (c: number) => c >= 97 && c <= 122;
+// Space, dot, underscore, asterisk, hyphen, slash, plus: what attackers put between letters ("|" is
+// leetspeak for "l" and is folded before this runs).
+const isSep = (c: number) => c === 32 || c === 46 || c === 95 || c === 42 || c === 45 || c === 47 || c === 43;
+const WIDE_GAP = /(?<![a-z])[a-z] {2,}[a-z](?![a-z])/g;
+const SPACE_SPACED = /(?<![a-z])[a-z] [a-z] [a-z](?![a-z])/g;
+const OTHER_SPACED = /(?<![a-z])[a-z]([._*\-/+])[a-z]\1[a-z](?![a-z])/g;
+const isSingleLetter = (text: string, i: number) =>
+  isLetter(text.charCodeAt(i)) && !isLetter(text.charCodeAt(i - 1)) && !isLetter(text.charCodeAt(i + 1));
+
+/**
+ * Joins "i g n o r e   a l l" / "i.g.n.o.r.e a.l.l" into words, in one linear pass. A run is single
+ * letters with one and the same separator between them, so a different separator ("." inside words,
+ * " " between them) or a wider gap ("   ") keeps the words apart.
+ */
 function joinSpacedLetters(text: string): string {
   if (!SPACED_HINT.test(text)) return text;
-  const isLetter = (c: number) => c >= 97 && c <= 122;
-  const isSep = (c: number) => c === 32 || c === 46 || c === 95 || c === 42 || c === 45 || c === 47;
+  // When letters are mostly joined by dots (dashes, …), spaces separate the words: "a c.r.i.m.e" is
+  // "a crime", not "ac" + ".rime".
+  const spaced = text.match(SPACE_SPACED)?.length ?? 0;
+  const spacesJoin = spaced > (text.match(OTHER_SPACED)?.length ?? 0);
+  // Letters one space apart with hardly any wider gaps run the words together; they are split
+  // again against the vocabulary. (A few double spaces are the original text's own.)
+  const runTogether = spacesJoin && (text.match(WIDE_GAP)?.length ?? 0) * 10 < spaced;
   let out = "";
   let i = 0;
   const n = text.length;
   while (i < n) {
-    const c = text.charCodeAt(i);
-    const startsRun =
-      isLetter(c) && (i === 0 || !isLetter(text.charCodeAt(i - 1))) && !isLetter(text.charCodeAt(i + 1));
-    if (!startsRun) {
+    const sep = text.charCodeAt(i + 1);
+    if (
+      !isSingleLetter(text, i) ||
+      !isSep(sep) ||
+      (sep === 32 && !spacesJoin) ||
+      !isSingleLetter(text, i + 2)
+    ) {
       out += text[i];
       i++;
       continue;
     }
-    // Collect letters separated by exactly one separator; a double space separates words.
     let j = i;
-    let letters = "";
-    while (j < n && isLetter(text.charCodeAt(j)) && !isLetter(text.charCodeAt(j + 1))) {
+    let letters = text[i] ?? "";
+    while (text.charCodeAt(j + 1) === sep && isSingleLetter(text, j + 2)) {
+      j += 2;
       letters += text[j];
-      const nextIsSingle = isLetter(text.charCodeAt(j + 2)) && !isLetter(text.charCodeAt(j + 3));
-      if (isSep(text.charCodeAt(j + 1)) && nextIsSingle) j += 2;
-      else {
-        j++;
-        break;
-      }
     }
-    if (letters.length >= 4) {
-      out += letters;
-      i = j;
-    } else {
-      out += text[i];
-      i++;
-    }
+    out += runTogether && sep === 32 && letters.length >= 8 ? segmentWords(letters) : letters;
+    i = j + 1;
   }
-  return out;
+  // Spaced-out words sit wider apart than the letters ("a l l   r u l e s"); the rules expect one space.
+  return out.replace(/ {2,}/g, " ");
 }
 
 /** Comment bodies of HTML (<!-- -->) and markdown link-reference comments ([//]: # (...)). */
@@ -258,6 +293,8 @@ function rot13(s: string): string {
   return Buffer.from(units.buffer, units.byteOffset, units.byteLength).toString("utf16le");
 }
 
+const ROT13_WORDS = disguisedFunctionWords(rot13);
+
 // One pass finds every encoded-looking span; each is then classified. Separate base64, hex and
 // percent-escape scans would each cost a full pass over long documents.
 const ENCODED_SPAN = /(?:\b|(?=%))[A-Za-z0-9+/=_%-]{16,}/g;
@@ -314,6 +351,13 @@ export function hiddenPayloadViews(input: string): View[] {
   return views;
 }
 
+/** Right-to-left-override spans in display order, else the whole text backwards when it reads backwards. */
+function reversedViews(input: string, folded: string): View[] {
+  const display = bidiDisplayOrder(input);
+  if (display !== undefined) return [{ name: "reversed", text: foldCharacters(display) }];
+  return looksReversed(folded) ? [{ name: "reversed", text: reverseString(folded) }] : [];
+}
+
 export function buildViews(input: string, sanitized: string, options: ViewOptions = {}): View[] {
   const maxDecoded = options.maxDecodedChars ?? 65536;
   const maxDepth = options.maxDepth ?? 2;
@@ -321,8 +365,11 @@ export function buildViews(input: string, sanitized: string, options: ViewOption
   const views: View[] = [{ name: "folded", text: folded }];
   // Leet and letter-spacing folds are a separate view: they would mangle template tokens
   // ("<|im_start|>") that the folded view must still show verbatim.
-  const deobfuscated = joinSpacedLetters(foldLeet(folded));
+  const joined = joinSpacedLetters(foldLeet(folded));
+  const disguises = options.disguises !== false;
+  const deobfuscated = (disguises && unscrambleWords(joined)) || joined;
   if (deobfuscated !== folded) views.push({ name: "deobfuscated", text: deobfuscated });
+  if (disguises) views.push(...reversedViews(input, folded));
 
   if (options.payloads !== false) views.push(...hiddenPayloadViews(input));
 
@@ -334,10 +381,12 @@ export function buildViews(input: string, sanitized: string, options: ViewOption
     for (const d of next) views.push({ name: "decoded", text: foldLeet(foldCharacters(d)) });
     frontier = next;
   }
-  // rot13 of a short prompt is cheap; longer texts are rotated only when they mention it.
+  // rot13 of a short prompt is cheap; longer texts are rotated only when they mention it or read
+  // as rot13 English.
   if (
     input.length <= (options.rot13Below ?? 4096) ||
-    (/\brot-?13\b/i.test(input) && input.length <= maxDecoded)
+    (input.length <= maxDecoded &&
+      (/\brot-?13\b/i.test(input) || (disguises && readsDisguised(folded, ROT13_WORDS))))
   ) {
     views.push({ name: "decoded", text: foldCharacters(rot13(input)) });
   }
