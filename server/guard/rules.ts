@@ -3,8 +3,8 @@
 
 import { harmfulRoleplay, personaFraming } from "./framing.ts";
 import { classify, WordClass } from "./lexicon.ts";
-import { structuralHits } from "./structure.ts";
 import { multilingualHits } from "./multilingual.ts";
+import { structuralHits } from "./structure.ts";
 
 export type TextKind = "prompt" | "document";
 

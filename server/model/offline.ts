@@ -220,7 +220,10 @@ export class OfflineProvider implements ModelProvider {
     // nothing, but stop sequences still end the text.
     const turn = {
       ...planned,
-      text: cutAtStop(truncateToTokens(planned.text, request.grant.maxOutputTokens), request.sampling?.stop ?? []),
+      text: cutAtStop(
+        truncateToTokens(planned.text, request.grant.maxOutputTokens),
+        request.sampling?.stop ?? [],
+      ),
     };
     await streamOut(turn.text, request);
     return {
