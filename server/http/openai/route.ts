@@ -46,6 +46,20 @@ interface Door {
   info: RequestInfo;
 }
 
+/** A refusal made in front of every route (a key in the URL), answered in OpenAI's shape. */
+export function refuseAtOpenAiDoor(
+  services: Services,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  info: RequestInfo,
+  front: FrontChecks,
+  refusal: HttpRefusal,
+): Promise<void> {
+  const procedure = ROUTES[url.pathname]?.procedure ?? null;
+  return refuse({ services, front, req, res, info }, procedure, fromRefusal(refusal));
+}
+
 export async function handleOpenAi(
   services: Services,
   req: IncomingMessage,
