@@ -79,6 +79,8 @@ describe.skipIf(!baseUrl)("a serve process killed with SIGKILL under load (Postg
     env = {
       DATABASE_URL: databaseUrl,
       SCOPEGATE_DATA_DIR: dataDir,
+      // Named, so the serve child, the in-process services and the CLI share one audit directory.
+      SCOPEGATE_AUDIT_DIR: join(dataDir, "audit"),
       SCOPEGATE_AUDIT_CHECKPOINT_EVERY: String(CHECKPOINT_EVERY),
       ...sharedSecrets(),
     };

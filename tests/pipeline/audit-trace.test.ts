@@ -104,12 +104,15 @@ describe("audit.trace", () => {
     expect((await callerFor(s, key.plaintext).audit.trace({ requestId })).records).toEqual([]);
   });
 
-  it("costs no use of a one-time key and refuses a malformed request id", async () => {
+  it("costs no use of a limited-use key and refuses a malformed request id", async () => {
     const s = services();
-    const key = await createTestKey(s, { scopes: ["endpoint:summarize-doc"], maxUses: 1 });
+    // Two uses: after the first call and any number of traces, the second call must still pass.
+    const key = await createTestKey(s, { scopes: ["endpoint:summarize-doc"], maxUses: 2 });
     const requestId = newRequestId();
     await callerFor(s, key.plaintext, { requestId }).summarizeDoc({ text: TEXT });
-    expect((await callerFor(s, key.plaintext).audit.trace({ requestId })).records).toHaveLength(2);
+    for (let i = 0; i < 3; i++) {
+      expect((await callerFor(s, key.plaintext).audit.trace({ requestId })).records).toHaveLength(2);
+    }
     for (const bad of ["", "req_", "call_abc", `req_${"a".repeat(65)}`, "req_a b", "req_%"]) {
       await expectRefusal(
         callerFor(s, key.plaintext).audit.trace({ requestId: bad }),
@@ -117,6 +120,8 @@ describe("audit.trace", () => {
         "invalid_input",
       );
     }
+    // None of the traces above spent a use: the key's second (last) use is still there.
+    await callerFor(s, key.plaintext).summarizeDoc({ text: TEXT });
     // Without a valid key there is nothing to trace.
     await expectRefusal(callerFor(s, undefined).audit.trace({ requestId }), "UNAUTHORIZED", "missing_key");
   });
