@@ -98,10 +98,13 @@ describe("linear time on adversarial input", () => {
     fc.assert(
       fc.property(hostile, (text) => {
         for (const [name, check] of Object.entries(CHECKS)) {
-          expect(
+          // The faster of two runs: a GC pause or a busy machine can slow one run, but quadratic
+          // work slows both.
+          const fastest = Math.min(
             timed(() => check(text)),
-            name,
-          ).toBeLessThan(boundFor(name));
+            timed(() => check(text)),
+          );
+          expect(fastest, name).toBeLessThan(boundFor(name));
         }
       }),
       { numRuns: 60 },
