@@ -54,8 +54,14 @@ export interface CommandSpec<O extends OptionSpecs = OptionSpecs> {
   positionals?: string[];
   /** `args` are the arguments after the command's name, for a handler that parses its own (`db roles`). */
   run(parsed: ParsedCommand<O>, io: CliIo, args: string[]): Promise<number>;
-  /** Set for a command that must run without the server's configuration (`db roles`: only DATABASE_URL). */
-  withoutConfig?: boolean;
+  /**
+   * For a command that must run without the server's configuration (`db roles` needs only
+   * DATABASE_URL): called instead of `run`, before anything else is loaded.
+   */
+  runWithoutConfig?(
+    args: string[],
+    io: { env: Record<string, string | undefined>; out(text: string): void },
+  ): Promise<number>;
 }
 
 /** Keeps the option names typed inside `run` while the registry holds a plain list. */

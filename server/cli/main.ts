@@ -42,9 +42,8 @@ async function runCommand(
 ): Promise<number> {
   // Arguments are checked before anything is loaded or opened, also for commands that re-read them.
   const parsed = parseCommandArgs(spec, args);
-  if (spec.withoutConfig) {
-    const { dbCommand } = await import("./commands/db.ts");
-    return dbCommand("roles", args, { env, out: (text) => streams.stdout.write(`${text}\n`) });
+  if (spec.runWithoutConfig) {
+    return spec.runWithoutConfig(args, { env, out: (text) => streams.stdout.write(`${text}\n`) });
   }
   const [{ loadConfig }, { createLogger }, { connect }] = await Promise.all([
     import("../config.ts"),

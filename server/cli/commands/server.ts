@@ -4,6 +4,7 @@ import type { Config } from "../../config.ts";
 import { acquireLock, DataDirLocked, readLiveLock } from "../../data-lock.ts";
 import { defineCommand, JSON_OPTION, printer } from "../command.ts";
 import { UsageError } from "../format.ts";
+import type { DbIo } from "./db.ts";
 
 const serveCommand = defineCommand({
   name: "serve",
@@ -69,6 +70,11 @@ const migrateCommand = defineCommand({
   },
 });
 
+async function runDbRoles(args: string[], io: DbIo): Promise<number> {
+  const { dbCommand } = await import("./db.ts");
+  return dbCommand("roles", args, io);
+}
+
 const dbRolesCommand = defineCommand({
   name: "db roles",
   synopsis: "[--owner-role R] [--app-role R] [--apply]",
@@ -82,13 +88,10 @@ const dbRolesCommand = defineCommand({
     "app-role": { type: "string", arg: "R", help: "the role the server runs as (default scopegate_app)" },
     apply: { type: "boolean", help: "run the SQL instead of printing it" },
   },
-  // Needs DATABASE_URL only (no secrets or model settings): main.ts runs db.ts without loading
-  // the configuration, and db.ts parses its own arguments (these options mirror it, for help).
-  withoutConfig: true,
-  async run(_parsed, io, args) {
-    const { dbCommand } = await import("./db.ts");
-    return dbCommand("roles", args, io);
-  },
+  // Needs DATABASE_URL only (no secrets or model settings), so it runs without the configuration;
+  // db.ts parses its own arguments (these options mirror it, for help and early checks).
+  runWithoutConfig: runDbRoles,
+  run: (_parsed, io, args) => runDbRoles(args, io),
 });
 
 export const serverCommands = [serveCommand, migrateCommand, dbRolesCommand];
