@@ -20,6 +20,7 @@ import type { Context } from "./context.ts";
 import { unavailable } from "./db-errors.ts";
 import { clientClosed, fail, isFloodCounted, reasonOf, ScopegateError } from "./errors.ts";
 import { newCallId } from "./ids.ts";
+import { takeRateSlot } from "./keys/rate-only.ts";
 import type { CallBudget } from "./limits/token-budget.ts";
 import type { ModelUsage } from "./model/provider.ts";
 
@@ -293,7 +294,11 @@ export interface ScopedOptions<TSchema extends z.ZodType> {
    * before admission, so a refusal here charges nothing.
    */
   inputScopes?: (input: z.output<TSchema>, ctx: Context) => Scope[] | Promise<Scope[]>;
-  /** Whether the call is admitted (charged a use, rate-limited, `admitted` record). Default true. */
+  /**
+   * Whether the call is admitted (charged a use, rate-limited, `admitted` record). Default true.
+   * A call that is not admitted still takes a rate slot: it is a database read and an audit
+   * record, so it must not be free to repeat.
+   */
   admit?: boolean;
   /** Model tokens to reserve against the daily budget before the call (input plus output cap). */
   reserveTokens?: (ctx: Context, input: z.output<TSchema>) => Promise<number>;
@@ -324,6 +329,8 @@ export function scopedProcedure<TSchema extends z.ZodType>(options: ScopedOption
           },
           reserve,
         );
+      } else {
+        await takeRateSlot(ctx, ctx.principal);
       }
       return next();
     });

@@ -1,5 +1,6 @@
-// The rate bucket on its own, for calls that answer from what authentication already loaded
-// (`keys.whoami`): one slot of every rate-limited row of the key's lineage, or of none of them.
+// The rate bucket on its own, for every scoped procedure that is not admitted (`keys.whoami`,
+// `documents.browse`, `audit.trace`): one slot of every rate-limited row of the key's lineage,
+// or of none of them.
 // No use is spent (asking about a one-time key must not burn it) and no tokens are reserved.
 import type { Rows, Statement } from "../../db/index.ts";
 import type { AtomicStep } from "../audit/writer.ts";

