@@ -187,7 +187,8 @@ export function loadConfig(env: Env): Config {
   );
   const givenPepper = problems.take(() => givenSecret(env, "SCOPEGATE_PEPPER", embedded), null);
   const givenAuditKey = problems.take(() => givenSecret(env, "SCOPEGATE_AUDIT_KEY", embedded), null);
-  const givenSigning = problems.take(() => givenSigningKeys(env, embedded), null);
+  const verifyKeys = problems.take(() => parseVerifyKeys(env), []);
+  const givenSigning = problems.take(() => givenSigningKeys(env, embedded, verifyKeys), null);
   problems.throwIfAny();
 
   const dataDir = resolve(e.SCOPEGATE_DATA_DIR);
@@ -203,7 +204,7 @@ export function loadConfig(env: Env): Config {
     problems.take(() => parseVersionedSecret("SCOPEGATE_AUDIT_KEY", generated("scopegate-audit-key")), []);
   const signing =
     givenSigning ??
-    problems.take(() => signingKeysFrom(generated("audit-signing-key", generateSigningKeyText), []), {
+    problems.take(() => signingKeysFrom(generated("audit-signing-key", generateSigningKeyText), verifyKeys), {
       signingKey: null,
       verifyKeys: [],
     });
@@ -371,9 +372,19 @@ function givenSecret(env: Env, name: string, embedded: boolean): VersionedSecret
 function givenSigningKeys(
   env: Env,
   embedded: boolean,
+  verifyKeys: KeyObject[],
 ): Pick<AuditConfig, "signingKey" | "verifyKeys"> | null {
   const name = "SCOPEGATE_AUDIT_SIGNING_KEY";
-  const verifyKeys = (env.SCOPEGATE_AUDIT_VERIFY_KEYS ?? "")
+  const raw = readSecretText(env, name);
+  if (raw) return signingKeysFrom(raw, verifyKeys);
+  if (embedded) return null;
+  if (verifyKeys.length > 0) return { signingKey: null, verifyKeys };
+  throw new ConfigError(name, `required with DATABASE_URL (or ${name}_FILE)`);
+}
+
+/** SCOPEGATE_AUDIT_VERIFY_KEYS: the public keys verification accepts besides the signing key's. */
+function parseVerifyKeys(env: Env): KeyObject[] {
+  return (env.SCOPEGATE_AUDIT_VERIFY_KEYS ?? "")
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean)
@@ -384,11 +395,6 @@ function givenSigningKeys(
         throw new ConfigError("SCOPEGATE_AUDIT_VERIFY_KEYS", (error as Error).message);
       }
     });
-  const raw = readSecretText(env, name);
-  if (raw) return signingKeysFrom(raw, verifyKeys);
-  if (embedded) return null;
-  if (verifyKeys.length > 0) return { signingKey: null, verifyKeys };
-  throw new ConfigError(name, `required with DATABASE_URL (or ${name}_FILE)`);
 }
 
 function signingKeysFrom(
