@@ -93,6 +93,9 @@ const booleanFlag = z
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//;
 
+// The plain fields. HOST, SCOPEGATE_CORS_ORIGINS, SCOPEGATE_TRUSTED_PROXIES, SCOPEGATE_METRICS_ALLOW,
+// SCOPEGATE_GUARD_THRESHOLDS and the secrets are parsed by loadConfig from the raw environment,
+// so their problems are reported even when a field here fails.
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   DATABASE_URL: z.string().regex(POSTGRES_URL, "must be a postgres:// URL").optional(),
@@ -104,21 +107,16 @@ const envSchema = z.object({
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   PAYMENT_API_URL: z.url({ protocol: /^https?$/ }).optional(),
-  SCOPEGATE_TRUSTED_PROXIES: z.string().default(""),
-  SCOPEGATE_CORS_ORIGINS: z.string().default(""),
   SCOPEGATE_DEV: booleanFlag,
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   SCOPEGATE_GUARD_FLAG_THRESHOLD: z.coerce.number().min(0).max(1).default(0.5),
   SCOPEGATE_GUARD_BLOCK_THRESHOLD: z.coerce.number().min(0).max(1).default(0.8),
-  // Per procedure: `chat=0.4:0.7,summarizeDoc=0.5:0.9` (flag:block).
-  SCOPEGATE_GUARD_THRESHOLDS: z.string().default(""),
   SCOPEGATE_OUTPUT_LINK_HOSTS: z.string().default(""),
   SCOPEGATE_AUDIT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   SCOPEGATE_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   // Compliance regimes commonly ask for 30-90 days online; pruning below a day is a mistake.
   SCOPEGATE_AUDIT_MIN_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
   SCOPEGATE_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
-  SCOPEGATE_METRICS_ALLOW: z.string().default("127.0.0.1/32,::1/128"),
   SCOPEGATE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
@@ -181,6 +179,7 @@ export function loadConfig(env: Env): Config {
     () => parseCidrs(env.SCOPEGATE_METRICS_ALLOW ?? "127.0.0.1/32,::1/128", "SCOPEGATE_METRICS_ALLOW"),
     new BlockList(),
   );
+  // Per procedure: `chat=0.4:0.7,summarizeDoc=0.5:0.9` (flag:block).
   const guardByProcedure = problems.take(
     () => parseGuardThresholds(env.SCOPEGATE_GUARD_THRESHOLDS ?? ""),
     {},
