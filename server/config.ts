@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { BlockList, isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { describeTarget } from "../db/connection-errors.ts";
 import { generateSigningKeyText, parsePublicKey, parseSigningKey, type SigningKey } from "./audit/signing.ts";
 
 export interface VersionedSecret {
@@ -277,11 +278,10 @@ function auditDir(explicit: string | undefined, dataDir: string, databaseUrl: st
 }
 
 /** host, port and database name (not the user: owner and app roles share the files). */
-export function databaseIdentity(url: string): string {
-  const u = new URL(url);
-  const host = decodeURIComponent(u.hostname).toLowerCase() || "localhost";
-  const port = u.port || "5432";
-  const database = decodeURIComponent(u.pathname.slice(1)) || decodeURIComponent(u.username) || "postgres";
+function databaseIdentity(url: string): string {
+  const target = describeTarget(url);
+  const host = target.host.toLowerCase();
+  const { port, database } = target;
   const readable = `${host}-${port}-${database}`.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);
   // Sanitizing can map two names to one; the hash of the exact triple keeps them apart.
   const hash = createHash("sha256").update(`${host}\n${port}\n${database}`).digest("hex").slice(0, 8);
