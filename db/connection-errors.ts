@@ -44,11 +44,11 @@ export function describeTarget(url: string): Where {
 
 /** Whether the error, or one in its cause chain, carries this SQLSTATE or driver code. */
 export function hasErrorCode(error: unknown, code: string): boolean {
-  return codesOf(error).includes(code);
+  return errorCodes(error).includes(code);
 }
 
-// Driver (Node socket) codes and SQLSTATEs, found on the error or any error in its cause chain.
-function codesOf(error: unknown): string[] {
+/** Driver (Node socket) codes and SQLSTATEs, found on the error or any error in its cause chain. */
+export function errorCodes(error: unknown): string[] {
   const codes: string[] = [];
   for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
     const code = (e as { code?: unknown }).code;
@@ -67,7 +67,7 @@ export function explainDatabaseError(error: unknown, url: string): DatabaseSetup
   const at = `PostgreSQL at ${where.host}:${where.port}`;
   const make = (reason: DatabaseSetupReason, message: string) =>
     new DatabaseSetupError(message, reason, { cause: error });
-  for (const code of codesOf(error)) {
+  for (const code of errorCodes(error)) {
     switch (code) {
       case "ECONNREFUSED":
         return make(

@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { BlockList, isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { describeTarget } from "../db/connection-errors.ts";
 import { generateSigningKeyText, parsePublicKey, parseSigningKey, type SigningKey } from "./audit/signing.ts";
 
 export interface VersionedSecret {
@@ -93,6 +94,9 @@ const booleanFlag = z
 
 const POSTGRES_URL = /^postgres(ql)?:\/\//;
 
+// The plain fields. HOST, SCOPEGATE_CORS_ORIGINS, SCOPEGATE_TRUSTED_PROXIES, SCOPEGATE_METRICS_ALLOW,
+// SCOPEGATE_GUARD_THRESHOLDS and the secrets are parsed by loadConfig from the raw environment,
+// so their problems are reported even when a field here fails.
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   DATABASE_URL: z.string().regex(POSTGRES_URL, "must be a postgres:// URL").optional(),
@@ -104,21 +108,16 @@ const envSchema = z.object({
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   PAYMENT_API_URL: z.url({ protocol: /^https?$/ }).optional(),
-  SCOPEGATE_TRUSTED_PROXIES: z.string().default(""),
-  SCOPEGATE_CORS_ORIGINS: z.string().default(""),
   SCOPEGATE_DEV: booleanFlag,
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   SCOPEGATE_GUARD_FLAG_THRESHOLD: z.coerce.number().min(0).max(1).default(0.5),
   SCOPEGATE_GUARD_BLOCK_THRESHOLD: z.coerce.number().min(0).max(1).default(0.8),
-  // Per procedure: `chat=0.4:0.7,summarizeDoc=0.5:0.9` (flag:block).
-  SCOPEGATE_GUARD_THRESHOLDS: z.string().default(""),
   SCOPEGATE_OUTPUT_LINK_HOSTS: z.string().default(""),
   SCOPEGATE_AUDIT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   SCOPEGATE_AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   // Compliance regimes commonly ask for 30-90 days online; pruning below a day is a mistake.
   SCOPEGATE_AUDIT_MIN_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(30),
   SCOPEGATE_DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
-  SCOPEGATE_METRICS_ALLOW: z.string().default("127.0.0.1/32,::1/128"),
   SCOPEGATE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
@@ -181,13 +180,15 @@ export function loadConfig(env: Env): Config {
     () => parseCidrs(env.SCOPEGATE_METRICS_ALLOW ?? "127.0.0.1/32,::1/128", "SCOPEGATE_METRICS_ALLOW"),
     new BlockList(),
   );
+  // Per procedure: `chat=0.4:0.7,summarizeDoc=0.5:0.9` (flag:block).
   const guardByProcedure = problems.take(
     () => parseGuardThresholds(env.SCOPEGATE_GUARD_THRESHOLDS ?? ""),
     {},
   );
   const givenPepper = problems.take(() => givenSecret(env, "SCOPEGATE_PEPPER", embedded), null);
   const givenAuditKey = problems.take(() => givenSecret(env, "SCOPEGATE_AUDIT_KEY", embedded), null);
-  const givenSigning = problems.take(() => givenSigningKeys(env, embedded), null);
+  const verifyKeys = problems.take(() => parseVerifyKeys(env), []);
+  const givenSigning = problems.take(() => givenSigningKeys(env, embedded, verifyKeys), null);
   problems.throwIfAny();
 
   const dataDir = resolve(e.SCOPEGATE_DATA_DIR);
@@ -203,7 +204,7 @@ export function loadConfig(env: Env): Config {
     problems.take(() => parseVersionedSecret("SCOPEGATE_AUDIT_KEY", generated("scopegate-audit-key")), []);
   const signing =
     givenSigning ??
-    problems.take(() => signingKeysFrom(generated("audit-signing-key", generateSigningKeyText), []), {
+    problems.take(() => signingKeysFrom(generated("audit-signing-key", generateSigningKeyText), verifyKeys), {
       signingKey: null,
       verifyKeys: [],
     });
@@ -277,11 +278,10 @@ function auditDir(explicit: string | undefined, dataDir: string, databaseUrl: st
 }
 
 /** host, port and database name (not the user: owner and app roles share the files). */
-export function databaseIdentity(url: string): string {
-  const u = new URL(url);
-  const host = decodeURIComponent(u.hostname).toLowerCase() || "localhost";
-  const port = u.port || "5432";
-  const database = decodeURIComponent(u.pathname.slice(1)) || decodeURIComponent(u.username) || "postgres";
+function databaseIdentity(url: string): string {
+  const target = describeTarget(url);
+  const host = target.host.toLowerCase();
+  const { port, database } = target;
   const readable = `${host}-${port}-${database}`.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);
   // Sanitizing can map two names to one; the hash of the exact triple keeps them apart.
   const hash = createHash("sha256").update(`${host}\n${port}\n${database}`).digest("hex").slice(0, 8);
@@ -371,9 +371,19 @@ function givenSecret(env: Env, name: string, embedded: boolean): VersionedSecret
 function givenSigningKeys(
   env: Env,
   embedded: boolean,
+  verifyKeys: KeyObject[],
 ): Pick<AuditConfig, "signingKey" | "verifyKeys"> | null {
   const name = "SCOPEGATE_AUDIT_SIGNING_KEY";
-  const verifyKeys = (env.SCOPEGATE_AUDIT_VERIFY_KEYS ?? "")
+  const raw = readSecretText(env, name);
+  if (raw) return signingKeysFrom(raw, verifyKeys);
+  if (embedded) return null;
+  if (verifyKeys.length > 0) return { signingKey: null, verifyKeys };
+  throw new ConfigError(name, `required with DATABASE_URL (or ${name}_FILE)`);
+}
+
+/** SCOPEGATE_AUDIT_VERIFY_KEYS: the public keys verification accepts besides the signing key's. */
+function parseVerifyKeys(env: Env): KeyObject[] {
+  return (env.SCOPEGATE_AUDIT_VERIFY_KEYS ?? "")
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean)
@@ -384,11 +394,6 @@ function givenSigningKeys(
         throw new ConfigError("SCOPEGATE_AUDIT_VERIFY_KEYS", (error as Error).message);
       }
     });
-  const raw = readSecretText(env, name);
-  if (raw) return signingKeysFrom(raw, verifyKeys);
-  if (embedded) return null;
-  if (verifyKeys.length > 0) return { signingKey: null, verifyKeys };
-  throw new ConfigError(name, `required with DATABASE_URL (or ${name}_FILE)`);
 }
 
 function signingKeysFrom(

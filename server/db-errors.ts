@@ -1,5 +1,6 @@
 // Fails closed when the database cannot be reached: bounded waits, and connection-level
 // errors become SERVICE_UNAVAILABLE `unavailable` instead of hangs or 500s.
+import { errorCodes } from "../db/connection-errors.ts";
 import { ScopegateError } from "./errors.ts";
 
 /** A request waits at most this long for any database step; then it is refused, not queued. */
@@ -23,13 +24,11 @@ const CONNECTION_ERROR_CODES = new Set([
 ]);
 
 export function isDatabaseUnavailable(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
-    if (e instanceof DatabaseTimeout) return true;
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && (CONNECTION_ERROR_CODES.has(code) || code.startsWith("08"))) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
+  // The deadline's own error is thrown as is (withDatabase races it), never wrapped.
+  return (
+    error instanceof DatabaseTimeout ||
+    errorCodes(error).some((code) => CONNECTION_ERROR_CODES.has(code) || code.startsWith("08"))
+  );
 }
 
 class DatabaseTimeout extends Error {}

@@ -1,11 +1,7 @@
 // Builds the long-lived services once (database, audit writer, model) for the server or the
 // CLI; tests build their own with a shared test database.
 import { setMaxListeners } from "node:events";
-import {
-  type DatabaseHandle,
-  type DatabaseTarget,
-  openMigratedDatabase as openMigrated,
-} from "../db/index.ts";
+import { type DatabaseHandle, openMigratedDatabase as openMigrated } from "../db/index.ts";
 import { FloodAggregator } from "./audit/flood.ts";
 import { createAuditWriter, startAuditDuties } from "./audit/setup.ts";
 import { KeyCache, listenForKeyChanges } from "./auth/key-store.ts";
@@ -108,11 +104,6 @@ export async function openServices(config: Config, options: ServiceOptions): Pro
 
 /** The configured database, connected and migrated (or a named reason why it cannot be). */
 export function openMigratedDatabase(config: Config): Promise<DatabaseHandle> {
-  return openMigrated(databaseTarget(config));
-}
-
-export function databaseTarget(config: Config): DatabaseTarget {
-  return config.database.kind === "postgres"
-    ? { kind: "postgres", url: config.database.url }
-    : { kind: "pglite", dataDir: config.database.dataDir };
+  // Config.database is already a DatabaseTarget.
+  return openMigrated(config.database);
 }

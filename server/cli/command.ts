@@ -71,9 +71,6 @@ export function defineCommand<const O extends OptionSpecs>(spec: CommandSpec<O>)
 
 export const JSON_OPTION = { json: { type: "boolean", help: "print one JSON document" } } as const;
 
-/** The handler shape of command modules that parse their own arguments (`db`). */
-export type CommandGroup = (sub: string | undefined, args: string[], io: CliIo) => Promise<number>;
-
 export function wholeNumber(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d{1,15}$/.test(value)) throw new UsageError(`--${flag} takes a whole number`);

@@ -21,7 +21,7 @@ import { installDriverCrashGuard } from "../ops/driver-guard.ts";
 import { listen } from "../ops/listen.ts";
 import { waitForMigrations } from "../ops/migration-wait.ts";
 import { InFlight } from "../ops/shutdown.ts";
-import { databaseTarget, openServices, type RunningServices } from "../services.ts";
+import { openServices, type RunningServices } from "../services.ts";
 
 const DEMO_KEY_TTL_SECONDS = 60 * 60;
 // After the drain timeout, how long ended calls get to write their final records.
@@ -55,7 +55,7 @@ export async function serve(
   let database: DatabaseHandle | undefined;
   let services: RunningServices | undefined;
   try {
-    const opened = await openDatabase(databaseTarget(config));
+    const opened = await openDatabase(config.database);
     database = opened.handle;
     const port =
       opened.pending > 0

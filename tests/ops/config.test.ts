@@ -1,12 +1,13 @@
 // Configuration as an operator meets it: every problem in one run, nothing written for a bad
 // environment, bind-address and audit-directory defaults per mode, and CORS origins that are
 // exactly what a browser sends in `Origin`.
-import { randomBytes } from "node:crypto";
+import { type KeyObject, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
+import { generateSigningKeyText, parseSigningKey, publicKeyText } from "../../server/audit/signing.ts";
 import { ConfigError, loadConfig, parseOrigins } from "../../server/config.ts";
 
 const secret = () => randomBytes(32).toString("base64");
@@ -111,6 +112,20 @@ describe("configuration", () => {
     const config = loadConfig({ SCOPEGATE_DATA_DIR: dataDir });
     expect(config.peppers).toHaveLength(1);
     expect(existsSync(join(dataDir, "scopegate-pepper"))).toBe(true);
+  });
+
+  it("keeps SCOPEGATE_AUDIT_VERIFY_KEYS beside a signing key generated for the quick start", () => {
+    const dataDir = tempDir();
+    const older = parseSigningKey(generateSigningKeyText()).publicKey;
+    const { audit } = loadConfig({
+      SCOPEGATE_DATA_DIR: dataDir,
+      SCOPEGATE_AUDIT_VERIFY_KEYS: publicKeyText(older),
+    });
+    expect(audit.signingKey).not.toBeNull();
+    expect(audit.verifyKeys.map(publicKeyText)).toEqual([
+      publicKeyText(audit.signingKey?.publicKey as KeyObject),
+      publicKeyText(older),
+    ]);
   });
 
   it("binds the quick start to loopback and a Postgres deployment to HOST (default: every interface)", () => {

@@ -3,7 +3,7 @@
 // DATABASE_URL only: no secrets or model settings, since it never serves or reads keys.
 import { parseArgs } from "node:util";
 import postgres from "postgres";
-import { explainDatabaseError } from "../../../db/connection-errors.ts";
+import { describeTarget, explainDatabaseError } from "../../../db/connection-errors.ts";
 import { rolesSql } from "../../../db/roles.ts";
 import { loadDatabaseUrl } from "../../config.ts";
 import { UsageError } from "../format.ts";
@@ -24,7 +24,8 @@ export async function dbCommand(sub: string | undefined, args: string[], io: DbI
     },
   });
   const url = loadDatabaseUrl(io.env);
-  const database = decodeURIComponent(new URL(url).pathname.slice(1)) || "postgres";
+  // The database the URL connects to, with the driver's defaults (no path: the user's name).
+  const { database } = describeTarget(url);
   const text = rolesSql({ database, owner: values["owner-role"], app: values["app-role"] });
   if (!values.apply) {
     io.out(text);
