@@ -276,6 +276,8 @@ export interface LinkCheck {
 // piece (`from`) and what it already sent stays as it was.
 const MAX_PARAGRAPH = 2048;
 const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+// A closing fence has nothing after its marker but spaces: "```js" inside a block is code.
+const CLOSING_FENCE = /^ {0,3}(`{3,}|~{3,})[ \t]*\r?\n?$/;
 const BLANK = /^[ \t]*$/;
 
 function boundParagraphs(text: string, from: number): string {
@@ -289,7 +291,8 @@ function boundParagraphs(text: string, from: number): string {
     offset += line.length;
     const marker = FENCE.exec(line)?.[1];
     if (fence !== null) {
-      if (marker && marker[0] === fence[0] && marker.length >= fence.length) fence = null;
+      const closing = CLOSING_FENCE.exec(line)?.[1];
+      if (closing && closing[0] === fence[0] && closing.length >= fence.length) fence = null;
     } else if (marker) {
       fence = marker;
       run = 0;

@@ -183,6 +183,12 @@ describe("output links on the renderer's view", () => {
     );
   });
 
+  it("leaves a long code block whole when a line in it starts like a fence", () => {
+    const code = "const value = compute(alpha, beta); // [x](https://evil.example/q)\n".repeat(60);
+    const doc = `\`\`\`md\n${code}\`\`\`js\n${code}\`\`\`\n`;
+    expect(checkOutput(doc, options).text).toBe(doc);
+  });
+
   it("streams ordinary prose without holding it all back", () => {
     const guard = createOutputStreamGuard(options);
     const words = Array.from({ length: 400 }, (_, i) => (i % 50 === 49 ? `word${i}\n\n` : `word${i} `));
