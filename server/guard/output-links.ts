@@ -38,7 +38,7 @@ export function linkPolicy(allowedHosts: readonly string[]): LinkPolicy {
 const PAGE = "https://page.invalid/";
 
 /** Whether a browser given this href/src would fetch or open only an allow-listed host. */
-export function urlAllowed(raw: string, policy: LinkPolicy): boolean {
+function urlAllowed(raw: string, policy: LinkPolicy): boolean {
   let url: URL;
   try {
     url = new URL(raw, PAGE);
@@ -58,7 +58,7 @@ const markdownExtensions = gfmFromMarkdown().map(({ transforms: _, ...rest }) =>
 const literalTransforms = gfmFromMarkdown().flatMap((e) => e.transforms ?? []);
 const syntax = [gfm()];
 
-export function parseMarkdown(text: string): Root {
+function parseMarkdown(text: string): Root {
   return fromMarkdown(text, { extensions: syntax, mdastExtensions: markdownExtensions });
 }
 

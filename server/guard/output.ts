@@ -44,7 +44,7 @@ const LEAK_TAIL = 4 * (LEAK_CHUNK + LEAK_STRIDE);
  * compatibility forms): commas between words, spaced-out or dotted letters, line breaks,
  * zero-width characters and punctuation inserted into a leaked text do not hide it.
  */
-export const leakSkeleton = (s: string) =>
+const leakSkeleton = (s: string) =>
   s
     .normalize("NFKD")
     .replace(/[^\p{L}\p{N}]+/gu, "")
