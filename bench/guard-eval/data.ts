@@ -45,7 +45,7 @@ const DATA_ROOT =
   [join(here, "../../../shared/data"), join(here, "../../../../shared/data")].find((d) => existsSync(d)) ??
   join(here, "../../../shared/data");
 export const DATA_DIR = join(DATA_ROOT, "prompt-guard-dev");
-export const EXTRA_DIR = join(DATA_ROOT, "prompt-guard-extra");
+const EXTRA_DIR = join(DATA_ROOT, "prompt-guard-extra");
 
 function load(file: string, dir = DATA_DIR): RawRow[] {
   return readFileSync(join(dir, file), "utf8")

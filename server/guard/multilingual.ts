@@ -141,13 +141,13 @@ function fold(text: string): string {
 }
 
 const WINDOW = 10;
-const LIMIT = 20000;
 
 /** Override and extraction hits in a lower-case view of the text, in the five languages. */
 export function multilingualHits(view: string): RuleHit[] {
-  const head = view.slice(0, LIMIT);
-  if (!FOREIGN_MARKER.test(head)) return [];
-  const text = fold(head);
+  // The whole view (each verb looks at most WINDOW words around it): a cap would let a prompt
+  // padded past it hide its instruction at the end.
+  if (!FOREIGN_MARKER.test(view)) return [];
+  const text = fold(view);
   const tokens = text.match(/[a-z]+/g) ?? [];
   const classes = tokens.map(classOf);
   const foreign = (k: number) => classes[k] !== 0 && !SHARED_WITH_ENGLISH.has(tokens[k] ?? "");

@@ -38,7 +38,7 @@ export function linkPolicy(allowedHosts: readonly string[]): LinkPolicy {
 const PAGE = "https://page.invalid/";
 
 /** Whether a browser given this href/src would fetch or open only an allow-listed host. */
-export function urlAllowed(raw: string, policy: LinkPolicy): boolean {
+function urlAllowed(raw: string, policy: LinkPolicy): boolean {
   let url: URL;
   try {
     url = new URL(raw, PAGE);
@@ -58,7 +58,7 @@ const markdownExtensions = gfmFromMarkdown().map(({ transforms: _, ...rest }) =>
 const literalTransforms = gfmFromMarkdown().flatMap((e) => e.transforms ?? []);
 const syntax = [gfm()];
 
-export function parseMarkdown(text: string): Root {
+function parseMarkdown(text: string): Root {
   return fromMarkdown(text, { extensions: syntax, mdastExtensions: markdownExtensions });
 }
 
@@ -265,8 +265,13 @@ export interface LinkCheck {
   flags: LinkFlag[];
   /** True when removals kept creating new constructs: the caller must not release the text. */
   unresolved: boolean;
-  /** Where the result's top-level blocks start: text before one parses alike whatever follows. */
-  blockStarts: number[];
+  /**
+   * What a stream parses again ahead of its next text: the result from the start of its last
+   * top-level block (text before that block parses alike whatever follows), or, when that block is
+   * a fenced code block still open, its opening line and unfinished last line only (code lines
+   * change nothing that follows, so a long code block is not parsed again whole on every delta).
+   */
+  carry: string;
 }
 
 // micromark re-scans an unterminated inline construct (`<!--`, `<?`, `](`, `_*`) to the end of
@@ -276,6 +281,8 @@ export interface LinkCheck {
 // piece (`from`) and what it already sent stays as it was.
 const MAX_PARAGRAPH = 2048;
 const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+// A closing fence has nothing after its marker but spaces: "```js" inside a block is code.
+const CLOSING_FENCE = /^ {0,3}(`{3,}|~{3,})[ \t]*\r?\n?$/;
 const BLANK = /^[ \t]*$/;
 
 function boundParagraphs(text: string, from: number): string {
@@ -289,7 +296,8 @@ function boundParagraphs(text: string, from: number): string {
     offset += line.length;
     const marker = FENCE.exec(line)?.[1];
     if (fence !== null) {
-      if (marker && marker[0] === fence[0] && marker.length >= fence.length) fence = null;
+      const closing = CLOSING_FENCE.exec(line)?.[1];
+      if (closing && closing[0] === fence[0] && closing.length >= fence.length) fence = null;
     } else if (marker) {
       fence = marker;
       run = 0;
@@ -313,6 +321,23 @@ function boundParagraphs(text: string, from: number): string {
   return out;
 }
 
+function carryOf(text: string, root: Root): string {
+  const last = root.children.at(-1);
+  const at = last && span(last);
+  if (!last || !at) return text;
+  const block = text.slice(at.start);
+  if (last.type !== "code") return block;
+  const openerEnd = block.indexOf("\n") + 1;
+  const opener = FENCE.exec(block)?.[1];
+  if (!opener || openerEnd === 0) return block;
+  // Closed when its last line is a fence of the opener's character, at least as long.
+  const end = at.end - at.start;
+  const lastLine = block.slice(block.lastIndexOf("\n", end - 1) + 1, end);
+  const closing = lastLine !== block.slice(0, end) ? CLOSING_FENCE.exec(lastLine)?.[1] : undefined;
+  if (closing && closing[0] === opener[0] && closing.length >= opener.length) return block;
+  return block.slice(0, openerEnd) + block.slice(Math.max(openerEnd, block.lastIndexOf("\n") + 1));
+}
+
 // A removal can join its neighbours into a new construct (`[a]<img…>(http://x)`): the result is
 // parsed again until nothing is left to remove.
 const MAX_PASSES = 4;
@@ -325,7 +350,7 @@ export function removeForeignLinks(input: string, policy: LinkPolicy, newFrom = 
   const flags = new Set<LinkFlag>();
   let text = boundParagraphs(input, newFrom);
   if (text !== input) flags.add("long_paragraph_split");
-  const failed = () => ({ text: "", flags: [...flags], unresolved: true, blockStarts: [] });
+  const failed = () => ({ text: "", flags: [...flags], unresolved: true, carry: "" });
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     const root = parseMarkdown(text);
     let cuts: Cut[];
@@ -335,10 +360,7 @@ export function removeForeignLinks(input: string, policy: LinkPolicy, newFrom = 
       if (error instanceof UnmappedNode) return failed();
       throw error;
     }
-    if (cuts.length === 0) {
-      const blockStarts = root.children.flatMap((child) => span(child)?.start ?? []);
-      return { text, flags: [...flags], unresolved: false, blockStarts };
-    }
+    if (cuts.length === 0) return { text, flags: [...flags], unresolved: false, carry: carryOf(text, root) };
     for (const c of cuts) if (c.flag) flags.add(c.flag);
     text = applyCuts(text, cuts);
   }

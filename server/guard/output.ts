@@ -44,7 +44,7 @@ const LEAK_TAIL = 4 * (LEAK_CHUNK + LEAK_STRIDE);
  * compatibility forms): commas between words, spaced-out or dotted letters, line breaks,
  * zero-width characters and punctuation inserted into a leaked text do not hide it.
  */
-export const leakSkeleton = (s: string) =>
+const leakSkeleton = (s: string) =>
   s
     .normalize("NFKD")
     .replace(/[^\p{L}\p{N}]+/gu, "")
@@ -66,9 +66,10 @@ export function createOutputStreamGuard(opts: OutputCheckOptions): OutputStreamG
   let pending = "";
   // The tail of already released text, kept so leaks straddling a release are still matched.
   let releasedTail = "";
-  // What the client was sent, from the start of its last top-level block: links are checked on
-  // it plus the new text, since the client renders the whole, not the pieces. Blocks before it
-  // are closed and parse alike whatever follows, so they are not parsed again.
+  // What the client was sent, from the start of its last top-level block (of an open code fence,
+  // its opening and last line: LinkCheck.carry): links are checked on it plus the new text, since
+  // the client renders the whole, not the pieces. Blocks before it are closed and parse alike
+  // whatever follows, so they are not parsed again.
   let live = "";
   let blocked = false;
 
@@ -99,7 +100,7 @@ export function createOutputStreamGuard(opts: OutputCheckOptions): OutputStreamG
       return "";
     }
     const emit = checked.text.slice(live.length);
-    live = checked.text.slice(checked.blockStarts.at(-1) ?? 0);
+    live = checked.carry;
     return emit;
   };
 

@@ -273,7 +273,9 @@ function targetAt(tokens: Token[], k: number, ruleSet: RuleSet): number {
 }
 
 export function structuralHits(text: string, ruleSet: RuleSet = "all"): RuleHit[] {
-  const tokens = tokenize(text.length > 20000 ? text.slice(0, 20000) : text);
+  // The whole text (linear: each verb looks at most REACH words around it): a cap would let a
+  // prompt padded past it hide its instruction at the end.
+  const tokens = tokenize(text);
   // Targets: index and strength, in order.
   const targets: Array<[number, number]> = [];
   for (let k = 0; k < tokens.length; k++) {

@@ -12,6 +12,8 @@ const ODD_OPENER = /^[!?\\{}[\]<>$#=|~^`][A-Za-z]/;
 // Imperative openings of a request; the suffix is appended to one.
 const REQUEST_HEAD =
   /^\s{0,4}(?:write|explain|provide|create|describe|design|draft|give|generate|develop|list|outline|tell|show|teach|compose|produce|suggest|offer|help)\b/i;
+// A request in prose: a letter, then a line of text without code punctuation.
+const PROSE_HEAD = /^\s{0,4}[A-Za-z][^{};<>$\\\n]{30,}/;
 const HARMFUL =
   /\b(?:illegal(?:ly)?|steal|hack|exploit|phishing|fraud|counterfeit|weapon|bomb|explosive|drug|launder|without getting caught|unauthori[sz]ed|malware|ransomware|keylogger|defamatory|misinformation|fake|scam|traffick|poison|harass|stalk|extort|blackmail|propaganda|racist|explicit|porn|cheat|torture|enslave|forge|pirat|extremis|terroris|suicide|self-harm|revenge)/i;
 
@@ -53,22 +55,18 @@ function characterSoupTail(text: string): boolean {
 }
 
 export function adversarialSuffix(text: string, ruleSet: RuleSet = "all"): RuleHit[] {
+  // A suffix is one run-on line; a multi-line tail is code or data pasted after a question.
+  if (text.slice(-400).includes("\n")) return [];
+  // Code is full of symbols too, but then nearly every line has them; a suffix follows prose.
+  const head = text.slice(0, 400);
+  if (!PROSE_HEAD.test(head)) return [];
   // The character-soup test was written from prompt-guard-extra (bench/guard-eval/changes.md #5).
   const soup = ruleSet === "all" && characterSoupTail(text);
   // Only the tail is inspected: the attack appends the suffix to an otherwise ordinary request.
   const tokens = text.slice(-1500).split(/\s+/).filter(Boolean).slice(-TAIL_TOKENS);
-  // A suffix is one run-on line; a multi-line tail is code or data pasted after a question.
-  if (text.slice(-400).includes("\n")) return [];
-  if (tokens.length < 10) {
-    return /^\s{0,4}[A-Za-z][^{};<>$\\\n]{30,}/.test(text.slice(0, 400)) && soup
-      ? [{ flag: "adversarial_suffix", weight: 0.55 }]
-      : [];
-  }
+  if (tokens.length < 10) return soup ? [{ flag: "adversarial_suffix", weight: 0.55 }] : [];
   const unnatural = tokens.filter(isUnnatural).length;
   const ratio = unnatural / tokens.length;
-  // Code is full of symbols too, but then nearly every line has them; a suffix follows prose.
-  const head = text.slice(0, 400);
-  if (!/^\s{0,4}[A-Za-z][^{};<>$\\\n]{30,}/.test(head)) return [];
   const request = REQUEST_HEAD.test(head);
   const harmful = HARMFUL.test(text.slice(0, Math.max(200, text.length - 1500)));
   if (ratio >= 0.3 && unnatural >= 5) return [{ flag: "adversarial_suffix", weight: 0.75 }];

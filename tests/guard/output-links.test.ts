@@ -183,6 +183,25 @@ describe("output links on the renderer's view", () => {
     );
   });
 
+  it("leaves a long code block whole when a line in it starts like a fence", () => {
+    const code = "const value = compute(alpha, beta); // [x](https://evil.example/q)\n".repeat(60);
+    const doc = `\`\`\`md\n${code}\`\`\`js\n${code}\`\`\`\n`;
+    expect(checkOutput(doc, options).text).toBe(doc);
+  });
+
+  it("a stream inside a long code fence reads on from the fence, and still checks what follows it", () => {
+    const code = "const value = compute(alpha, beta); // [x](https://evil.example/q)\n".repeat(200);
+    for (const fence of ["```", "````"]) {
+      // A shorter fence or one with an info string inside the block does not close it.
+      const doc = `${fence}js\n${code}\`\`\`x\n${code}${fence}\n\nSee [docs](https://evil.example/a?d=1) and ![i](https://ok.dev/i.png)\n`;
+      const pieces = doc.match(/[\s\S]{1,7}/g) ?? [];
+      const out = streamed(doc, pieces);
+      expect(out).toBe(checkOutput(doc, options).text);
+      expect(out).toContain(code);
+      expect(foreignUrls(out ?? "")).toEqual([]);
+    }
+  });
+
   it("streams ordinary prose without holding it all back", () => {
     const guard = createOutputStreamGuard(options);
     const words = Array.from({ length: 400 }, (_, i) => (i % 50 === 49 ? `word${i}\n\n` : `word${i} `));
