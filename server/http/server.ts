@@ -24,7 +24,7 @@ import { appRouter } from "../routers/app.ts";
 import { wasAudited } from "../trpc.ts";
 import { clientAddress } from "./client-address.ts";
 import { errorEnvelope, type HttpRefusal, REFUSALS } from "./envelope.ts";
-import { type FrontChecks, handleOpenAi, OPENAI_PREFIX, refuseAtOpenAiDoor } from "./openai/route.ts";
+import { type FrontChecks, handleOpenAi, OPENAI_PREFIX } from "./openai/route.ts";
 import { readStreamHead } from "./stream-status.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -168,7 +168,7 @@ async function handle(
   // is refused on every route, and the URL is not recorded.
   if (urlCarriesCredential(req.url ?? "/", url)) {
     if (url.pathname.startsWith(OPENAI_PREFIX)) {
-      await refuseAtOpenAiDoor(services, req, res, url, info, FRONT_CHECKS, REFUSALS.keyInUrl);
+      await handleOpenAi(services, req, res, url, info, FRONT_CHECKS, REFUSALS.keyInUrl);
     } else {
       await refuse(services, res, info, null, REFUSALS.keyInUrl);
     }

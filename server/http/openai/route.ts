@@ -46,20 +46,10 @@ interface Door {
   info: RequestInfo;
 }
 
-/** A refusal made in front of every route (a key in the URL), answered in OpenAI's shape. */
-export function refuseAtOpenAiDoor(
-  services: Services,
-  req: IncomingMessage,
-  res: ServerResponse,
-  url: URL,
-  info: RequestInfo,
-  front: FrontChecks,
-  refusal: HttpRefusal,
-): Promise<void> {
-  const procedure = ROUTES[url.pathname]?.procedure ?? null;
-  return refuse({ services, front, req, res, info }, procedure, fromRefusal(refusal));
-}
-
+/**
+ * Answers a request at the door. `refusal`, when given, is one made in front of every route (a
+ * key in the URL): it is answered in OpenAI's shape and audited under the route's procedure.
+ */
 export async function handleOpenAi(
   services: Services,
   req: IncomingMessage,
@@ -67,10 +57,12 @@ export async function handleOpenAi(
   url: URL,
   info: RequestInfo,
   front: FrontChecks,
+  refusal?: HttpRefusal,
 ): Promise<void> {
   const door: Door = { services, front, req, res, info };
   const route = ROUTES[url.pathname];
   const procedure = route?.procedure ?? null;
+  if (refusal) return refuse(door, procedure, fromRefusal(refusal));
   if (!route) return refuse(door, null, fromRefusal(REFUSALS.notFound));
   if (req.method !== route.method) {
     return refuse(door, procedure, {
