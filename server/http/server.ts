@@ -9,7 +9,7 @@ import {
   STATUS_CODES,
 } from "node:http";
 import { BlockList, isIP, type Socket } from "node:net";
-import type { TRPCError } from "@trpc/server";
+import type { AnyProcedure, TRPCError } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { linkedAbort } from "../abort.ts";
 import type { AuditRecord } from "../audit/record.ts";
@@ -21,7 +21,7 @@ import { newCallId, newRequestId } from "../ids.ts";
 import { checkReadiness } from "../ops/readiness.ts";
 import type { InFlight } from "../ops/shutdown.ts";
 import { appRouter } from "../routers/app.ts";
-import { wasAudited } from "../trpc.ts";
+import { type Meta, wasAudited } from "../trpc.ts";
 import { clientAddress } from "./client-address.ts";
 import { errorEnvelope, type HttpRefusal, REFUSALS } from "./envelope.ts";
 import { type FrontChecks, handleOpenAi, OPENAI_PREFIX } from "./openai/route.ts";
@@ -33,9 +33,15 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const TRPC_PREFIX = "/trpc/";
 // Query parameters that carry credentials in other products; a key there has leaked into logs.
 const CREDENTIAL_PARAMS = /^(?:key|api[_-]?key|apikey|token|access[_-]?token|authorization|bearer)$/i;
-// Procedures whose result is a stream: tRPC can answer them only over the streaming transport,
-// and finds that out only after the procedure ran (admitted, charged), so the HTTP layer asks first.
-const STREAMED_PROCEDURES: ReadonlySet<string> = new Set(["chatStream"]);
+// Procedures whose result is a stream (marked `streamed` in their meta): tRPC can answer them
+// only over the streaming transport, and finds that out only after the procedure ran (admitted,
+// charged), so the HTTP layer asks first.
+// (`_def.procedures` is tRPC's flat path -> procedure map, though typed as the nested record.)
+const STREAMED_PROCEDURES: ReadonlySet<string> = new Set(
+  Object.entries(appRouter._def.procedures as unknown as Record<string, AnyProcedure>)
+    .filter(([, procedure]) => (procedure._def.meta as Meta | undefined)?.streamed)
+    .map(([path]) => path),
+);
 // Layers of percent-encoding undone when looking for a key in a URL (`%2573` is `%73` is `s`).
 const MAX_DECODE_ROUNDS = 4;
 
