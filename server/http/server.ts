@@ -174,7 +174,7 @@ async function handle(
   // is refused on every route, and the URL is not recorded.
   if (urlCarriesCredential(req.url ?? "/", url)) {
     if (url.pathname.startsWith(OPENAI_PREFIX)) {
-      await handleOpenAi(services, req, res, url, info, FRONT_CHECKS, REFUSALS.keyInUrl);
+      await handleOpenAi(services, req, res, url, info, frontChecks(arrival), REFUSALS.keyInUrl);
     } else {
       await refuse(services, res, info, null, REFUSALS.keyInUrl);
     }
@@ -206,7 +206,7 @@ async function handle(
     return;
   }
   if (url.pathname.startsWith(OPENAI_PREFIX)) {
-    await handleOpenAi(services, req, res, url, info, FRONT_CHECKS);
+    await handleOpenAi(services, req, res, url, info, frontChecks(arrival));
     return;
   }
   if (options.extraRoutes?.(req, res, requestId)) return;
@@ -278,11 +278,9 @@ async function handleTrpc(
   let body: string | undefined;
   if (req.method === "POST") {
     if (!isJsonContentType(req)) return refuse(services, res, info, path, REFUSALS.unsupportedMediaType);
-    const read = await readBoundedBody(req);
+    const read = await readBody(req, arrival);
     // The body never arrived (reset, timeout): nothing was run or charged; one record says why.
-    if (read === "aborted" || arrival.cutOff) {
-      return auditRefusal(services, info, path, arrival.cutOff ?? "client_closed");
-    }
+    if (typeof read === "object") return auditRefusal(services, info, path, read.cutOff);
     if (read === "too_large") return refuse(services, res, info, path, REFUSALS.payloadTooLarge);
     if (read === "invalid_utf8") return refuse(services, res, info, path, REFUSALS.invalidJson);
     body = read;
@@ -432,12 +430,25 @@ const isJsonContentType = (req: IncomingMessage): boolean =>
   /^application\/json\s*(;|$)/i.test(headerValue(req, "content-type") ?? "");
 
 // The OpenAI-compatible door runs the same front checks and audits its refusals the same way.
-const FRONT_CHECKS: FrontChecks = {
+const frontChecks = (arrival: Arrival): FrontChecks => ({
   isJsonContentType,
-  readBoundedBody,
+  readBody: (req) => readBody(req, arrival),
   auditRefusal,
   closeAfterDiscarding,
-};
+});
+
+/**
+ * The body, or `cutOff` when it never arrived whole: the client reset it, or `clientError`
+ * already answered the request on its socket (a timeout) and left the reason to record.
+ */
+async function readBody(
+  req: IncomingMessage,
+  arrival: Arrival,
+): Promise<string | "too_large" | "invalid_utf8" | { cutOff: Reason }> {
+  const read = await readBoundedBody(req);
+  if (read === "aborted" || arrival.cutOff) return { cutOff: arrival.cutOff ?? "client_closed" };
+  return read;
+}
 
 async function readBoundedBody(
   req: IncomingMessage,
