@@ -1,5 +1,7 @@
 // Structured JSON logs on stderr. Every message and field passes through redaction, so a key
-// or secret that slips into a log call is masked.
+// or secret that slips into a log call is masked. Each string is redacted before JSON escapes
+// it: in the escaped line a secret after a newline (`\nsk-…`) loses the word boundary the rules
+// look for, and a rule matching across `\n` would break the line's JSON.
 import { redactSecrets } from "./guard/redact.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
@@ -20,9 +22,9 @@ export function createLogger(
     if (ORDER[at] < ORDER[level]) return;
     const line = JSON.stringify(
       { ts: new Date().toISOString(), level: at, msg: message, ...fields },
-      errorAware,
+      redactingReplacer,
     );
-    write(`${redactSecrets(line).text}\n`);
+    write(`${line}\n`);
   };
   return {
     debug: (m, f) => log("debug", m, f),
@@ -36,12 +38,21 @@ export function createLogger(
 const MAX_CAUSE_DEPTH = 5;
 
 /**
- * Errors keep what an operator needs to diagnose them: name, message, stack, the driver's or
- * system's `code` (and errno/syscall, Postgres `detail`/`severity`), their `cause` chain and an
- * AggregateError's errors. The whole line is redacted afterwards, so none of it can leak a key.
+ * Every string (values and property names) is redacted. Errors keep what an operator needs to
+ * diagnose them: name, message, stack, the driver's or system's `code` (and errno/syscall,
+ * Postgres `detail`/`severity`), their `cause` chain and an AggregateError's errors; their
+ * strings pass through here in turn, so none of it can leak a key.
  */
-function errorAware(_key: string, value: unknown): unknown {
-  return value instanceof Error ? serializeError(value, 0) : value;
+function redactingReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === "string") return redactSecrets(value).text;
+  if (value instanceof Error) return serializeError(value, 0);
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    const entries = Object.entries(value);
+    if (entries.some(([name]) => redactSecrets(name).applied.length > 0)) {
+      return Object.fromEntries(entries.map(([name, v]) => [redactSecrets(name).text, v]));
+    }
+  }
+  return value;
 }
 
 const ERROR_FIELDS = ["code", "errno", "syscall", "detail", "severity", "routine", "constraint_name"];

@@ -27,6 +27,11 @@ import type { ModelUsage } from "./model/provider.ts";
 export interface Meta {
   access: "scoped" | "public";
   scopes?: readonly Scope[];
+  /**
+   * The result is a stream (a mutation returning an async generator, which tRPC cannot tell
+   * from its type): the HTTP layer refuses it up front without the streaming transport.
+   */
+  streamed?: true;
 }
 
 /** What one call did, filled in by the pipeline and read by the audit layer. */

@@ -4,6 +4,7 @@
 // dropped at once on a change notification (LISTEN/NOTIFY) or when the listening connection is
 // re-established.
 import { sql } from "drizzle-orm";
+import { LRUCache } from "lru-cache";
 import type { Database, DatabaseHandle } from "../../db/index.ts";
 
 export interface KeyState {
@@ -122,58 +123,10 @@ const MAX_ENTRIES = 100_000;
  */
 const MAX_UNKNOWN_ENTRIES = 10_000;
 
-interface Entry<T> {
-  value: T;
-  loadedAt: number;
-}
-
-/** Least-recently-used eviction with an age limit: a full table drops its oldest entry, never all. */
-class TtlLru<T> {
-  private entries = new Map<string, Entry<T>>();
-
-  constructor(
-    private readonly max: number,
-    private readonly now: () => number,
-  ) {}
-
-  get(key: string): Entry<T> | undefined {
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    this.entries.delete(key);
-    if (this.now() - entry.loadedAt >= CACHE_TTL_MS) return undefined;
-    this.entries.set(key, entry);
-    return entry;
-  }
-
-  set(key: string, value: T): void {
-    this.entries.delete(key);
-    if (this.entries.size >= this.max) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
-    this.entries.set(key, { value, loadedAt: this.now() });
-  }
-
-  delete(key: string): void {
-    this.entries.delete(key);
-  }
-
-  deleteWhere(test: (key: string, value: T) => boolean): void {
-    for (const [key, entry] of this.entries) if (test(key, entry.value)) this.entries.delete(key);
-  }
-
-  clear(): void {
-    this.entries.clear();
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-}
-
 export class KeyCache {
-  private known: TtlLru<KeyRecord>;
-  private unknown: TtlLru<true>;
+  // Least-recently-used with an age limit: a full table drops its oldest entry, never all.
+  private known: LRUCache<string, KeyRecord>;
+  private unknown: LRUCache<string, true>;
   /** Loads in flight, so a burst of calls with one cold key costs one query, not one each. */
   private loading = new Map<string, Promise<KeyRecord | null>>();
   hits = 0;
@@ -182,16 +135,17 @@ export class KeyCache {
   private generation = 0;
 
   constructor(now: () => number = () => performance.now()) {
-    this.known = new TtlLru(MAX_ENTRIES, now);
-    this.unknown = new TtlLru(MAX_UNKNOWN_ENTRIES, now);
+    const perf = { now };
+    this.known = new LRUCache({ max: MAX_ENTRIES, ttl: CACHE_TTL_MS, perf });
+    this.unknown = new LRUCache({ max: MAX_UNKNOWN_ENTRIES, ttl: CACHE_TTL_MS, perf });
   }
 
   /** The cached record, `null` for an id cached as unknown, `undefined` when not cached. */
   get(keyId: string): KeyRecord | null | undefined {
-    const entry = this.known.get(keyId) ?? (this.unknown.get(keyId) && { value: null });
-    if (entry) this.hits += 1;
+    const value = this.known.get(keyId) ?? (this.unknown.get(keyId) ? null : undefined);
+    if (value !== undefined) this.hits += 1;
     else this.misses += 1;
-    return entry?.value;
+    return value;
   }
 
   /** The cached answer, or one load shared by every concurrent caller asking for this key. */
@@ -232,10 +186,11 @@ export class KeyCache {
     this.generation += 1;
     this.loading.clear();
     this.unknown.clear();
-    this.known.deleteWhere(
-      (id, { key, ancestors }) =>
+    const affected = [...this.known.entries()].filter(
+      ([id, { key, ancestors }]) =>
         id === keyId || key.limitId === keyId || ancestors.some((a) => a.id === keyId),
     );
+    for (const [id] of affected) this.known.delete(id);
   }
 
   clear(): void {

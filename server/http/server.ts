@@ -9,7 +9,7 @@ import {
   STATUS_CODES,
 } from "node:http";
 import { BlockList, isIP, type Socket } from "node:net";
-import type { TRPCError } from "@trpc/server";
+import type { AnyProcedure, TRPCError } from "@trpc/server";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { linkedAbort } from "../abort.ts";
 import type { AuditRecord } from "../audit/record.ts";
@@ -21,10 +21,10 @@ import { newCallId, newRequestId } from "../ids.ts";
 import { checkReadiness } from "../ops/readiness.ts";
 import type { InFlight } from "../ops/shutdown.ts";
 import { appRouter } from "../routers/app.ts";
-import { wasAudited } from "../trpc.ts";
+import { type Meta, wasAudited } from "../trpc.ts";
 import { clientAddress } from "./client-address.ts";
 import { errorEnvelope, type HttpRefusal, REFUSALS } from "./envelope.ts";
-import { type FrontChecks, handleOpenAi, OPENAI_PREFIX, refuseAtOpenAiDoor } from "./openai/route.ts";
+import { type FrontChecks, handleOpenAi, OPENAI_PREFIX } from "./openai/route.ts";
 import { readStreamHead } from "./stream-status.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -33,9 +33,15 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const TRPC_PREFIX = "/trpc/";
 // Query parameters that carry credentials in other products; a key there has leaked into logs.
 const CREDENTIAL_PARAMS = /^(?:key|api[_-]?key|apikey|token|access[_-]?token|authorization|bearer)$/i;
-// Procedures whose result is a stream: tRPC can answer them only over the streaming transport,
-// and finds that out only after the procedure ran (admitted, charged), so the HTTP layer asks first.
-const STREAMED_PROCEDURES: ReadonlySet<string> = new Set(["chatStream"]);
+// Procedures whose result is a stream (marked `streamed` in their meta): tRPC can answer them
+// only over the streaming transport, and finds that out only after the procedure ran (admitted,
+// charged), so the HTTP layer asks first.
+// (`_def.procedures` is tRPC's flat path -> procedure map, though typed as the nested record.)
+const STREAMED_PROCEDURES: ReadonlySet<string> = new Set(
+  Object.entries(appRouter._def.procedures as unknown as Record<string, AnyProcedure>)
+    .filter(([, procedure]) => (procedure._def.meta as Meta | undefined)?.streamed)
+    .map(([path]) => path),
+);
 // Layers of percent-encoding undone when looking for a key in a URL (`%2573` is `%73` is `s`).
 const MAX_DECODE_ROUNDS = 4;
 
@@ -168,7 +174,7 @@ async function handle(
   // is refused on every route, and the URL is not recorded.
   if (urlCarriesCredential(req.url ?? "/", url)) {
     if (url.pathname.startsWith(OPENAI_PREFIX)) {
-      await refuseAtOpenAiDoor(services, req, res, url, info, FRONT_CHECKS, REFUSALS.keyInUrl);
+      await handleOpenAi(services, req, res, url, info, frontChecks(arrival), REFUSALS.keyInUrl);
     } else {
       await refuse(services, res, info, null, REFUSALS.keyInUrl);
     }
@@ -200,7 +206,7 @@ async function handle(
     return;
   }
   if (url.pathname.startsWith(OPENAI_PREFIX)) {
-    await handleOpenAi(services, req, res, url, info, FRONT_CHECKS);
+    await handleOpenAi(services, req, res, url, info, frontChecks(arrival));
     return;
   }
   if (options.extraRoutes?.(req, res, requestId)) return;
@@ -272,11 +278,9 @@ async function handleTrpc(
   let body: string | undefined;
   if (req.method === "POST") {
     if (!isJsonContentType(req)) return refuse(services, res, info, path, REFUSALS.unsupportedMediaType);
-    const read = await readBoundedBody(req);
+    const read = await readBody(req, arrival);
     // The body never arrived (reset, timeout): nothing was run or charged; one record says why.
-    if (read === "aborted" || arrival.cutOff) {
-      return auditRefusal(services, info, path, arrival.cutOff ?? "client_closed");
-    }
+    if (typeof read === "object") return auditRefusal(services, info, path, read.cutOff);
     if (read === "too_large") return refuse(services, res, info, path, REFUSALS.payloadTooLarge);
     if (read === "invalid_utf8") return refuse(services, res, info, path, REFUSALS.invalidJson);
     body = read;
@@ -426,12 +430,25 @@ const isJsonContentType = (req: IncomingMessage): boolean =>
   /^application\/json\s*(;|$)/i.test(headerValue(req, "content-type") ?? "");
 
 // The OpenAI-compatible door runs the same front checks and audits its refusals the same way.
-const FRONT_CHECKS: FrontChecks = {
+const frontChecks = (arrival: Arrival): FrontChecks => ({
   isJsonContentType,
-  readBoundedBody,
+  readBody: (req) => readBody(req, arrival),
   auditRefusal,
   closeAfterDiscarding,
-};
+});
+
+/**
+ * The body, or `cutOff` when it never arrived whole: the client reset it, or `clientError`
+ * already answered the request on its socket (a timeout) and left the reason to record.
+ */
+async function readBody(
+  req: IncomingMessage,
+  arrival: Arrival,
+): Promise<string | "too_large" | "invalid_utf8" | { cutOff: Reason }> {
+  const read = await readBoundedBody(req);
+  if (read === "aborted" || arrival.cutOff) return { cutOff: arrival.cutOff ?? "client_closed" };
+  return read;
+}
 
 async function readBoundedBody(
   req: IncomingMessage,

@@ -304,13 +304,15 @@ export const aiProcedures = {
   }),
 
   /** A mutation returning an async generator: streamed over httpBatchStreamLink (a POST). */
-  chatStream: chatProcedure().mutation(async ({ ctx, input, signal, path }) => {
-    const { frame, conversation } = await prepareChat(ctx, input, path);
-    return startChatStream(
-      ctx,
-      frame,
-      (onDelta, streamSignal) => runConversation(ctx, { ...conversation, onDelta, signal: streamSignal }),
-      signal,
-    );
-  }),
+  chatStream: chatProcedure()
+    .meta({ access: "scoped", streamed: true })
+    .mutation(async ({ ctx, input, signal, path }) => {
+      const { frame, conversation } = await prepareChat(ctx, input, path);
+      return startChatStream(
+        ctx,
+        frame,
+        (onDelta, streamSignal) => runConversation(ctx, { ...conversation, onDelta, signal: streamSignal }),
+        signal,
+      );
+    }),
 };

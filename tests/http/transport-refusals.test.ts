@@ -185,4 +185,29 @@ describe("requests that do not arrive in time", () => {
       await server.close();
     }
   });
+
+  it("a stalled body at the OpenAI door is recorded once as request_timeout, not client_closed", async () => {
+    const s = services();
+    const server = await startTestServer(s, { requestTimeoutMs: 400 });
+    try {
+      const body = await opened(portOf(server.url));
+      const answer = received(body);
+      body.write(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{",
+      );
+      expect(await answer).toMatch(/^HTTP\/1\.1 408 /);
+      const timeouts = await until(async () => {
+        await s.audit.drain();
+        const rows = (await auditRows(s.database)).filter((r) => r.reason === "request_timeout");
+        return rows.length >= 1 ? rows : undefined;
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      await s.audit.drain();
+      const rows = await auditRows(s.database);
+      expect(timeouts?.map((r) => r.procedure)).toEqual(["chat"]);
+      expect(rows.filter((r) => r.reason === "invalid_json" || r.reason === "client_closed")).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -127,4 +127,21 @@ describe("error log lines", () => {
     expect(codes).toContain("42P01");
     expect(line).toContain("no_such_table");
   });
+
+  it("redact a secret that follows a newline or tab, and stay valid JSON", () => {
+    const lines: string[] = [];
+    const logger = createLogger("error", (line) => lines.push(line));
+    const secrets = [
+      "sk-proj-abcdefghijklmnopqrstuv",
+      "ghp_abcdefghijklmnopqrstuvwxyz",
+      "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AB",
+    ];
+    logger.error("upstream failed", {
+      error: new Error(`provider said:\n${secrets[0]}\t${secrets[1]}\n${secrets[2]}`),
+      note: `line\n${secrets[1]}`,
+    });
+    const line = lines[0] ?? "";
+    for (const secret of secrets) expect(line).not.toContain(secret);
+    expect(() => JSON.parse(line)).not.toThrow();
+  });
 });

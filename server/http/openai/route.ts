@@ -23,7 +23,8 @@ export const OPENAI_PREFIX = "/v1/";
 /** The HTTP layer's own checks and refusal audit, handed in so both doors share one copy. */
 export interface FrontChecks {
   isJsonContentType(req: IncomingMessage): boolean;
-  readBoundedBody(req: IncomingMessage): Promise<string | "too_large" | "invalid_utf8" | "aborted">;
+  /** The body, or `cutOff` with the reason to record when it never arrived whole (reset, timeout). */
+  readBody(req: IncomingMessage): Promise<string | "too_large" | "invalid_utf8" | { cutOff: Reason }>;
   /** One `final` record for a request refused before any procedure ran. */
   auditRefusal(services: Services, info: RequestInfo, path: string | null, reason: Reason): Promise<void>;
   closeAfterDiscarding(res: ServerResponse): void;
@@ -46,20 +47,10 @@ interface Door {
   info: RequestInfo;
 }
 
-/** A refusal made in front of every route (a key in the URL), answered in OpenAI's shape. */
-export function refuseAtOpenAiDoor(
-  services: Services,
-  req: IncomingMessage,
-  res: ServerResponse,
-  url: URL,
-  info: RequestInfo,
-  front: FrontChecks,
-  refusal: HttpRefusal,
-): Promise<void> {
-  const procedure = ROUTES[url.pathname]?.procedure ?? null;
-  return refuse({ services, front, req, res, info }, procedure, fromRefusal(refusal));
-}
-
+/**
+ * Answers a request at the door. `refusal`, when given, is one made in front of every route (a
+ * key in the URL): it is answered in OpenAI's shape and audited under the route's procedure.
+ */
 export async function handleOpenAi(
   services: Services,
   req: IncomingMessage,
@@ -67,10 +58,12 @@ export async function handleOpenAi(
   url: URL,
   info: RequestInfo,
   front: FrontChecks,
+  refusal?: HttpRefusal,
 ): Promise<void> {
   const door: Door = { services, front, req, res, info };
   const route = ROUTES[url.pathname];
   const procedure = route?.procedure ?? null;
+  if (refusal) return refuse(door, procedure, fromRefusal(refusal));
   if (!route) return refuse(door, null, fromRefusal(REFUSALS.notFound));
   if (req.method !== route.method) {
     return refuse(door, procedure, {
@@ -85,9 +78,9 @@ export async function handleOpenAi(
 async function completions(door: Door): Promise<void> {
   const { services, front, req, info } = door;
   if (!front.isJsonContentType(req)) return refuse(door, "chat", fromRefusal(REFUSALS.unsupportedMediaType));
-  const read = await front.readBoundedBody(req);
+  const read = await front.readBody(req);
   // The body never arrived (reset, timeout): nothing was run or charged; one record says why.
-  if (read === "aborted") return front.auditRefusal(services, info, "chat", "client_closed");
+  if (typeof read === "object") return front.auditRefusal(services, info, "chat", read.cutOff);
   if (read === "too_large") {
     front.closeAfterDiscarding(door.res);
     return refuse(door, "chat", fromRefusal(REFUSALS.payloadTooLarge));
