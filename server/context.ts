@@ -4,12 +4,15 @@ import type { DatabaseHandle } from "../db/index.ts";
 import type { FloodAggregator } from "./audit/flood.ts";
 import type { AuditWriter } from "./audit/writer.ts";
 import type { KeyCache } from "./auth/key-store.ts";
+import type { Principal } from "./auth/principal.ts";
 import type { AuthThrottle } from "./auth/throttle.ts";
 import type { Config } from "./config.ts";
 import type { LastUsedBatcher } from "./keys/last-used.ts";
+import type { CallBudget } from "./limits/token-budget.ts";
 import type { Logger } from "./logger.ts";
 import type { ModelProvider } from "./model/provider.ts";
 import type { Metrics } from "./ops/metrics.ts";
+import type { CallRecorder } from "./pipeline/call-recorder.ts";
 
 export interface Clock {
   now(): Date;
@@ -44,6 +47,23 @@ export interface RequestInfo {
 export interface Context extends Services {
   request: RequestInfo;
 }
+
+// What the pipeline steps add to the context, in their order (server/trpc.ts composes them).
+/** After `recordCall`: the call's recorder. */
+export interface Recorded {
+  call: CallRecorder;
+}
+/** After `authenticateCaller`: who is calling. */
+export interface Authenticated extends Recorded {
+  principal: Principal;
+}
+/** After `admitCall`: the token budget every model round draws on. */
+export interface Admitted extends Authenticated {
+  budget: CallBudget;
+}
+export type CallContext = Context & Recorded;
+export type AuthorizedContext = Context & Authenticated;
+export type AdmittedContext = Context & Admitted;
 
 export function createContext(services: Services, request: RequestInfo): Context {
   return { ...services, request };

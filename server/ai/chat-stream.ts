@@ -1,15 +1,16 @@
 // chatStream's event stream: model deltas pass through the output guard (which holds back a
-// window so a leak is cut before it reaches the client), then `done` or `error`. Failures before
-// the first event are thrown, so the caller gets a normal refusal; after it, an `error` event.
+// window so a leak is cut before it reaches the client), then `done` or `error`, the last event
+// (recordCall writes the final record before it leaves; the deltas are the audit output).
+// Failures before the first event are thrown, so the caller gets a normal refusal; after it, an
+// `error` event.
 import { TRPCError } from "@trpc/server";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 import { linkedAbort } from "../abort.ts";
-import type { Context } from "../context.ts";
+import type { AdmittedContext } from "../context.ts";
 import { type Reason, reasonOf } from "../errors.ts";
 import { createOutputStreamGuard } from "../guard/output.ts";
 import type { ModelUsage } from "../model/provider.ts";
-import { type CallState, lastEvent } from "../trpc.ts";
-import { addFlags, outputBlocked } from "./prompt-guard.ts";
+import { noteOutputCheck } from "./prompt-guard.ts";
 import { outputCheckOptions, type PromptFrame } from "./prompts.ts";
 import type { ConversationResult, ToolCallReport } from "./tool-loop.ts";
 
@@ -17,8 +18,6 @@ export type ChatStreamEvent =
   | { type: "delta"; text: string }
   | { type: "done"; usage: ModelUsage; requestId: string; toolCalls: ToolCallReport[]; flags: string[] }
   | { type: "error"; code: TRPC_ERROR_CODE_KEY; reason: Reason; requestId: string; flags: string[] };
-
-type AiContext = Context & { call: CallState };
 
 /** Model deltas, produced by a callback and consumed as an async iterable (coalesced). */
 class DeltaQueue implements AsyncIterable<string> {
@@ -72,7 +71,7 @@ export type ConversationRun = (
  * that is thrown. Returns the event stream; leaving it early aborts the model.
  */
 export async function startChatStream(
-  ctx: AiContext,
+  ctx: AdmittedContext,
   frame: PromptFrame,
   run: ConversationRun,
   clientSignal: AbortSignal | undefined,
@@ -93,11 +92,8 @@ export async function startChatStream(
   finished.catch(() => undefined);
 
   const guard = createOutputStreamGuard(outputCheckOptions(frame, ctx.config.outputLinkHosts));
-  let released = "";
   const release = (out: { emit: string; blocked: boolean; flags: string[] }) => {
-    addFlags(ctx.call, out.flags);
-    if (out.blocked) outputBlocked(ctx.call.flags);
-    released += out.emit;
+    noteOutputCheck(ctx, out);
     return out.emit;
   };
   async function* guarded(): AsyncGenerator<string, ConversationResult> {
@@ -129,27 +125,18 @@ export async function startChatStream(
         yield { type: "delta", text: step.value };
         step = await texts.next();
       }
-      ctx.call.auditOutput = released;
-      ctx.call.auditDetails = { toolCalls: step.value.toolCalls };
-      yield lastEvent({
+      yield {
         type: "done",
         usage: ctx.call.usage ?? { inputTokens: 0, outputTokens: 0 },
         requestId,
         toolCalls: step.value.toolCalls,
-        flags: [...ctx.call.flags],
-      });
+        flags: ctx.call.flags,
+      };
     } catch (cause) {
       const error =
         cause instanceof TRPCError ? cause : new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause });
       if (!(cause instanceof TRPCError)) ctx.logger.error("chat stream failed", { requestId, cause });
-      ctx.call.failure = error;
-      yield lastEvent({
-        type: "error",
-        code: error.code,
-        reason: reasonOf(error),
-        requestId,
-        flags: [...ctx.call.flags],
-      });
+      yield { type: "error", code: error.code, reason: reasonOf(error), requestId, flags: ctx.call.flags };
     } finally {
       // The consumer left, or the stream ended: the model must not keep generating.
       stop.abort();

@@ -2,7 +2,7 @@
 // timeout, with the client's signal (a client that leaves aborts the upstream request), and maps
 // provider failures to the design's errors: BAD_GATEWAY `model_error`, GATEWAY_TIMEOUT `model_timeout`.
 import { linkedAbort } from "../abort.ts";
-import type { Context } from "../context.ts";
+import type { AdmittedContext, AuthorizedContext } from "../context.ts";
 import { clientClosed, ScopegateError, shuttingDown } from "../errors.ts";
 import type { ModelGrant } from "../limits/token-budget.ts";
 import { OfflineProvider } from "../model/offline.ts";
@@ -14,17 +14,13 @@ import {
   type ModelUsage,
   promptTokens,
 } from "../model/provider.ts";
-import type { CallState } from "../trpc.ts";
-import { addFlags } from "./prompt-guard.ts";
-
-type ModelContext = Context & { call: CallState };
 
 // Stateless and network-free; what `test` keys use whatever the server is configured with.
 const offline = new OfflineProvider();
 
 /** The provider for this caller: `test` keys may use only the offline model. */
-export function providerFor(ctx: ModelContext): ModelProvider {
-  return ctx.call.principal?.env === "test" && ctx.model.name !== "offline" ? offline : ctx.model;
+export function providerFor(ctx: AuthorizedContext): ModelProvider {
+  return ctx.principal.env === "test" && ctx.model.name !== "offline" ? offline : ctx.model;
 }
 
 /** One model round as the pipeline asks for it: the output cap it wants, no grant yet. */
@@ -36,15 +32,14 @@ export type ModelRound = Omit<CompletionRequest, "signal" | "grant"> & { maxOutp
  * is the grant's, and the round is charged what it used, never more than the grant.
  */
 export async function callModel(
-  ctx: ModelContext,
+  ctx: AdmittedContext,
   round: ModelRound,
   clientSignal?: AbortSignal,
 ): Promise<Completion> {
   clientSignal?.throwIfAborted();
   if (ctx.shutdown.aborted) throw shuttingDown();
-  const budget = ctx.call.budget;
-  // Only admitted calls have a budget; anything else must not reach a model.
-  if (!budget) throw new Error("model call outside an admitted call");
+  // Only admitted calls have a budget (the type says so): nothing else reaches a model.
+  const budget = ctx.budget;
   const { maxOutputTokens, onDelta, ...request } = round;
   const grant = await budget.cover({
     inputTokens: promptTokens(request.messages, request.tools),
@@ -65,17 +60,18 @@ export async function callModel(
       grant,
       signal: abort.signal,
     });
-    ctx.call.model = completion.model;
-    return { ...completion, usage: chargeRound(ctx, grant, completion.usage) };
+    return { ...completion, usage: chargeRound(ctx, grant, completion.usage, completion.model) };
   } catch (cause) {
     // A stream cut off after text went out still used that much: the round is not free. (If the
     // call's final record is written first, settlement charges the same from the open grant.)
     const unfinished = grant.unfinishedCharge;
     if (unfinished > 0) {
-      chargeRound(ctx, grant, {
-        inputTokens: grant.inputTokens,
-        outputTokens: unfinished - grant.inputTokens,
-      });
+      chargeRound(
+        ctx,
+        grant,
+        { inputTokens: grant.inputTokens, outputTokens: unfinished - grant.inputTokens },
+        null,
+      );
     }
     if (cause instanceof ScopegateError) throw cause;
     if (ctx.shutdown.aborted) throw shuttingDown(cause);
@@ -97,22 +93,22 @@ export async function callModel(
   }
 }
 
-/** Charges one round (capped by its grant) and adds it to the call's usage; tool rounds add up. */
-function chargeRound(ctx: ModelContext, grant: ModelGrant, used: ModelUsage): ModelUsage {
+/** Charges one round (capped by its grant) and records it for the call; tool rounds add up. */
+function chargeRound(
+  ctx: AdmittedContext,
+  grant: ModelGrant,
+  used: ModelUsage,
+  model: string | null,
+): ModelUsage {
   const { capped, ...charged } = grant.charge(used);
+  ctx.call.modelRound(charged, { model, capped });
   if (capped) {
     // The provider reported more than the round reserved: the key is charged the reservation.
-    addFlags(ctx.call, ["usage_capped"]);
     ctx.logger.warn("model usage above its reservation", {
       requestId: ctx.request.requestId,
       reported: used,
       charged,
     });
   }
-  const usage = ctx.call.usage;
-  ctx.call.usage = {
-    inputTokens: (usage?.inputTokens ?? 0) + charged.inputTokens,
-    outputTokens: (usage?.outputTokens ?? 0) + charged.outputTokens,
-  };
   return charged;
 }

@@ -2,9 +2,8 @@
 // before the model sees it (a blocked prompt never reaches the model; untrusted data comes out
 // typed, for the spotlight), and every model output is checked for canary/system-prompt leaks,
 // exfiltration links and secrets.
-import type { Context } from "../context.ts";
+import type { CallContext } from "../context.ts";
 import { fail } from "../errors.ts";
-import type { Verdict } from "../guard/detect.ts";
 import { checkOutput, type OutputCheckOptions } from "../guard/output.ts";
 import {
   type PromptText,
@@ -12,38 +11,23 @@ import {
   screenUntrusted,
   type UntrustedText,
 } from "../guard/untrusted.ts";
-import type { CallState } from "../trpc.ts";
-
-type GuardedContext = Context & { call: CallState };
-
-export function addFlags(call: CallState, flags: Iterable<string>): void {
-  for (const flag of flags) if (!call.flags.includes(flag)) call.flags.push(flag);
-}
 
 /** The procedure's own thresholds when configured, else the defaults. */
-const thresholdsFor = (ctx: GuardedContext) =>
+const thresholdsFor = (ctx: CallContext) =>
   ctx.config.guardByProcedure[ctx.call.procedure] ?? ctx.config.guard;
-
-const SEVERITY: Record<Verdict, number> = { allow: 0, flag: 1, block: 2 };
-
-function noteVerdict(call: CallState, verdict: Verdict): void {
-  if (call.guardVerdict === null || SEVERITY[verdict] > SEVERITY[call.guardVerdict])
-    call.guardVerdict = verdict;
-}
 
 /**
  * Screens what the caller says to the model (chat turns, instructions). A `block` verdict
  * refuses the call before any model call; `flag` lets it through, reported in flags. Returns
  * the sanitized texts, as prompt text.
  */
-export function screenPrompts(ctx: GuardedContext, texts: readonly string[]): PromptText[] {
+export function screenPrompts(ctx: CallContext, texts: readonly string[]): PromptText[] {
   const screened = texts.map((text) => {
     const result = screenCallerText(text, { thresholds: thresholdsFor(ctx) });
-    addFlags(ctx.call, result.flags);
-    noteVerdict(ctx.call, result.verdict);
+    ctx.call.screened(result.flags, result.verdict);
     return result.text;
   });
-  if (ctx.call.guardVerdict === "block") {
+  if (ctx.call.verdict === "block") {
     fail("UNPROCESSABLE_CONTENT", "prompt_rejected", "The prompt was refused by the injection guard.", {
       flags: [...ctx.call.flags],
     });
@@ -58,25 +42,30 @@ export function screenPrompts(ctx: GuardedContext, texts: readonly string[]): Pr
  * it can reach a prompt only through the spotlight.
  */
 export function screenDocument(
-  ctx: GuardedContext,
+  ctx: CallContext,
   text: string,
   options: { json?: boolean } = {},
 ): UntrustedText {
   const result = screenUntrusted(text, { ...options, thresholds: thresholdsFor(ctx) });
-  addFlags(ctx.call, result.flags);
+  ctx.call.screened(result.flags);
   return result.text;
 }
 
-export function outputBlocked(flags: readonly string[]): never {
+/** Records the output guard's findings on a (partial) answer; a leak refuses the call. */
+export function noteOutputCheck(ctx: CallContext, checked: { blocked: boolean; flags: string[] }): void {
+  ctx.call.screened(checked.flags);
+  if (checked.blocked) outputBlocked(ctx.call.flags);
+}
+
+function outputBlocked(flags: readonly string[]): never {
   fail("UNPROCESSABLE_CONTENT", "output_blocked", "The model output was blocked by the output guard.", {
     flags: [...flags],
   });
 }
 
 /** The checked output: leaks refuse the call; links and secrets are stripped, and flagged. */
-export function screenOutput(ctx: GuardedContext, text: string, options: OutputCheckOptions): string {
+export function screenOutput(ctx: CallContext, text: string, options: OutputCheckOptions): string {
   const checked = checkOutput(text, options);
-  addFlags(ctx.call, checked.flags);
-  if (checked.blocked) outputBlocked(ctx.call.flags);
+  noteOutputCheck(ctx, checked);
   return checked.text;
 }

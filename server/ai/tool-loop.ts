@@ -4,7 +4,7 @@
 // refused, recorded as an `event` on the call's call_id, never executed, and told to the model.
 import type { AuditRecord } from "../audit/record.ts";
 import type { Principal } from "../auth/principal.ts";
-import type { Context } from "../context.ts";
+import type { AdmittedContext } from "../context.ts";
 import { withDatabase } from "../db-errors.ts";
 import { clientClosed, type Reason, ScopegateError } from "../errors.ts";
 import { spotlightDocuments } from "../guard/spotlight.ts";
@@ -12,12 +12,9 @@ import { identifier, modelEcho, type PromptText, prompt } from "../guard/untrust
 import type { ModelMessage, ModelTask, ModelToolCall, Sampling } from "../model/provider.ts";
 import { type Tool, toolSpec } from "../tools/registry.ts";
 import { ToolFailure } from "../tools/tool-failure.ts";
-import type { CallState } from "../trpc.ts";
 import { callModel } from "./model-call.ts";
 import { screenDocument } from "./prompt-guard.ts";
 import type { PromptFrame } from "./prompts.ts";
-
-type AiContext = Context & { call: CallState };
 
 /** Rounds in which the model may call tools; the round after them offers none. */
 export const MAX_TOOL_ROUNDS = 4;
@@ -61,7 +58,7 @@ interface Dispatched {
 }
 
 async function recordToolEvent(
-  ctx: AiContext,
+  ctx: AdmittedContext,
   options: ConversationOptions,
   reason: Reason,
   report: ToolCallReport,
@@ -92,7 +89,7 @@ function parseArguments(tool: Tool, raw: string): { ok: true; value: unknown } |
 }
 
 async function dispatch(
-  ctx: AiContext,
+  ctx: AdmittedContext,
   options: ConversationOptions,
   offered: ReadonlyMap<string, Tool>,
   call: ModelToolCall,
@@ -149,7 +146,7 @@ async function dispatch(
 }
 
 export async function runConversation(
-  ctx: AiContext,
+  ctx: AdmittedContext,
   options: ConversationOptions,
 ): Promise<ConversationResult> {
   const messages = [...options.messages];

@@ -5,22 +5,21 @@
 // the call's `final` record.
 import type { AuditRecord } from "../audit/record.ts";
 import { Declined } from "../audit/writer.ts";
-import type { Context } from "../context.ts";
+import type { AuthorizedContext } from "../context.ts";
 import { fail } from "../errors.ts";
 import { chargeCall, type LimitRefusal, reserveMore } from "../limits/metering.ts";
 import { CallBudget } from "../limits/token-budget.ts";
-import type { CallState } from "../trpc.ts";
-import type { Principal } from "./principal.ts";
 
 /** Rate-bucket penalty, in calls, for a prompt the guard blocked or flagged (best-of-N attacks run dry). */
 export const GUARD_PENALTY = { block: 4, flag: 1 } as const;
 
+/** Charges and records the call; returns its budget (or refuses: nothing charged). */
 export async function admit(
-  ctx: Context & { call: CallState },
-  principal: Principal,
+  ctx: AuthorizedContext,
   admittedRecord: AuditRecord,
   reserveTokens: number,
-): Promise<void> {
+): Promise<CallBudget> {
+  const principal = ctx.principal;
   const now = ctx.clock.now();
   const limitIds = principal.limitIds;
   const charge = chargeCall(limitIds, { now, reserveTokens });
@@ -57,14 +56,13 @@ export async function admit(
       });
     },
   });
-  ctx.call.budget = budget;
-  ctx.call.settlement = () => {
-    const verdict = ctx.call.guardVerdict;
+  ctx.call.admitted((verdict) => {
     const statement = budget.settlement(
       verdict === "block" || verdict === "flag" ? GUARD_PENALTY[verdict] : 0,
     );
     return statement && { statement, lockIds: limitIds };
-  };
+  });
+  return budget;
 }
 
 function refuse(refusal: LimitRefusal): never {

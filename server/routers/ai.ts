@@ -14,9 +14,8 @@ import {
   SUMMARIZE_SYSTEM_PROMPT,
 } from "../ai/prompts.ts";
 import { type ConversationOptions, runConversation } from "../ai/tool-loop.ts";
-import type { Principal } from "../auth/principal.ts";
 import { dataSourceScope, type Scope, toolScope } from "../auth/scopes.ts";
-import type { Context } from "../context.ts";
+import type { AdmittedContext, Context } from "../context.ts";
 import { withDatabase } from "../db-errors.ts";
 import { type DocumentRef, documentRef } from "../documents/schemas.ts";
 import { findDocument } from "../documents/store.ts";
@@ -26,7 +25,7 @@ import { type PromptText, prompt } from "../guard/untrusted.ts";
 import { estimateTokens, type ModelMessage, messageTokens, promptTokens } from "../model/provider.ts";
 import { TOOL_NAMES, type ToolName } from "../tools/names.ts";
 import { createToolRegistry, offeredTools, toolSpec } from "../tools/registry.ts";
-import { type CallState, scopedProcedure } from "../trpc.ts";
+import { scopedProcedure } from "../trpc.ts";
 
 export const MAX_TEXT_CHARS = 200_000;
 const MAX_MESSAGE_CHARS = 32_000;
@@ -79,8 +78,6 @@ export const chatInput = z.strictObject({
     })
     .optional(),
 });
-
-type AiContext = Context & { call: CallState; principal: Principal };
 
 async function loadDocuments(ctx: Context, refs: readonly DocumentRef[]) {
   return withDatabase(async () => {
@@ -171,7 +168,7 @@ interface PreparedChat {
 
 /** The guard steps before any model call, shared by chat and chatStream. */
 async function prepareChat(
-  ctx: AiContext,
+  ctx: AdmittedContext,
   input: z.output<typeof chatInput>,
   path: string,
 ): Promise<PreparedChat> {
@@ -247,66 +244,77 @@ export const aiProcedures = {
         refs: input.document ? [input.document] : [],
         maxOutputTokens: summaryTokens(input.maxWords),
       }),
-  }).mutation(async ({ ctx, input, signal }) => {
-    const [instruction] = input.instruction === undefined ? [] : screenPrompts(ctx, [input.instruction]);
-    const [doc] = input.document ? await loadDocuments(ctx, [input.document]) : [];
-    const text = screenDocument(ctx, doc?.body ?? input.text ?? "");
-    const frame = framePrompt(SUMMARIZE_SYSTEM_PROMPT);
-    const spotlighted = spotlightDocuments(
-      [
-        doc
-          ? { title: screenDocument(ctx, doc.title), body: text, source: doc.source, id: doc.id }
-          : { body: text, source: "request", id: "text" },
-      ],
-      frame.boundary,
-    );
-    const asked = instruction ? prompt` The caller adds: ${instruction}` : prompt``;
-    const messages: ModelMessage[] = [
-      { role: "system", content: frame.system },
-      {
-        role: "user",
-        content: prompt`Summarize the document below in at most ${input.maxWords} words.${asked}\n${spotlighted}`,
-      },
-    ];
-    const completion = await callModel(
-      ctx,
-      {
-        messages,
-        task: { kind: "summarize", text, maxWords: input.maxWords, ...(instruction ? { instruction } : {}) },
-        maxOutputTokens: summaryTokens(input.maxWords),
-      },
-      signal,
-    );
-    const summary = screenOutput(ctx, completion.text, outputCheckOptions(frame, ctx.config.outputLinkHosts));
-    ctx.call.auditOutput = summary;
-    return {
-      summary,
-      model: completion.model,
-      usage: completion.usage,
-      requestId: ctx.request.requestId,
-      flags: ctx.call.flags,
-    };
-  }),
+  }).mutation(
+    async ({ ctx, input, signal }) => {
+      const [instruction] = input.instruction === undefined ? [] : screenPrompts(ctx, [input.instruction]);
+      const [doc] = input.document ? await loadDocuments(ctx, [input.document]) : [];
+      const text = screenDocument(ctx, doc?.body ?? input.text ?? "");
+      const frame = framePrompt(SUMMARIZE_SYSTEM_PROMPT);
+      const spotlighted = spotlightDocuments(
+        [
+          doc
+            ? { title: screenDocument(ctx, doc.title), body: text, source: doc.source, id: doc.id }
+            : { body: text, source: "request", id: "text" },
+        ],
+        frame.boundary,
+      );
+      const asked = instruction ? prompt` The caller adds: ${instruction}` : prompt``;
+      const messages: ModelMessage[] = [
+        { role: "system", content: frame.system },
+        {
+          role: "user",
+          content: prompt`Summarize the document below in at most ${input.maxWords} words.${asked}\n${spotlighted}`,
+        },
+      ];
+      const completion = await callModel(
+        ctx,
+        {
+          messages,
+          task: {
+            kind: "summarize",
+            text,
+            maxWords: input.maxWords,
+            ...(instruction ? { instruction } : {}),
+          },
+          maxOutputTokens: summaryTokens(input.maxWords),
+        },
+        signal,
+      );
+      const summary = screenOutput(
+        ctx,
+        completion.text,
+        outputCheckOptions(frame, ctx.config.outputLinkHosts),
+      );
+      return {
+        summary,
+        model: completion.model,
+        usage: completion.usage,
+        requestId: ctx.request.requestId,
+        flags: ctx.call.flags,
+      };
+    },
+    (result) => ({ output: result.summary }),
+  ),
 
-  chat: chatProcedure().mutation(async ({ ctx, input, signal, path }) => {
-    const { frame, conversation } = await prepareChat(ctx, input, path);
-    const result = await runConversation(ctx, { ...conversation, ...(signal ? { signal } : {}) });
-    const content = screenOutput(ctx, result.text, outputCheckOptions(frame, ctx.config.outputLinkHosts));
-    ctx.call.auditOutput = content;
-    ctx.call.auditDetails = { toolCalls: result.toolCalls };
-    return {
-      message: { role: "assistant" as const, content },
-      toolCalls: result.toolCalls,
-      usage: ctx.call.usage ?? { inputTokens: 0, outputTokens: 0 },
-      requestId: ctx.request.requestId,
-      flags: ctx.call.flags,
-    };
-  }),
+  chat: chatProcedure().mutation(
+    async ({ ctx, input, signal, path }) => {
+      const { frame, conversation } = await prepareChat(ctx, input, path);
+      const result = await runConversation(ctx, { ...conversation, ...(signal ? { signal } : {}) });
+      const content = screenOutput(ctx, result.text, outputCheckOptions(frame, ctx.config.outputLinkHosts));
+      return {
+        message: { role: "assistant" as const, content },
+        toolCalls: result.toolCalls,
+        usage: ctx.call.usage ?? { inputTokens: 0, outputTokens: 0 },
+        requestId: ctx.request.requestId,
+        flags: ctx.call.flags,
+      };
+    },
+    (result) => ({ output: result.message.content, details: { toolCalls: result.toolCalls } }),
+  ),
 
   /** A mutation returning an async generator: streamed over httpBatchStreamLink (a POST). */
-  chatStream: chatProcedure()
-    .meta({ access: "scoped", streamed: true })
-    .mutation(async ({ ctx, input, signal, path }) => {
+  chatStream: chatProcedure().stream(
+    async ({ ctx, input, signal, path }) => {
       const { frame, conversation } = await prepareChat(ctx, input, path);
       return startChatStream(
         ctx,
@@ -314,5 +322,7 @@ export const aiProcedures = {
         (onDelta, streamSignal) => runConversation(ctx, { ...conversation, onDelta, signal: streamSignal }),
         signal,
       );
-    }),
+    },
+    (done, streamed) => ({ output: streamed, details: { toolCalls: done.toolCalls } }),
+  ),
 };

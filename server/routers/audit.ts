@@ -9,7 +9,7 @@ import type { Context } from "../context.ts";
 import { withDatabase } from "../db-errors.ts";
 import { fail } from "../errors.ts";
 import { keyId, ownerName } from "../keys/schemas.ts";
-import { router, scopedProcedure } from "../trpc.ts";
+import { nothingAudited, router, scopedProcedure } from "../trpc.ts";
 
 const timestamp = z.iso.datetime({ offset: true });
 const DAY_SECONDS = 86_400;
@@ -65,28 +65,35 @@ export const auditRouter = router({
         traceOfRequest(ctx.database.db, ctx.principal.keyId, input.requestId, ctx.clock.now()),
       ),
     }),
+    nothingAudited,
   ),
-  list: scopedProcedure({ scopes: ["admin:audit"], input: auditListInput }).query(({ ctx, input }) =>
-    withDatabase(() =>
-      listAudit(ctx.database.db, { ...input, since: dateOf(input.since), until: dateOf(input.until) }),
-    ),
+  list: scopedProcedure({ scopes: ["admin:audit"], input: auditListInput }).query(
+    ({ ctx, input }) =>
+      withDatabase(() =>
+        listAudit(ctx.database.db, { ...input, since: dateOf(input.since), until: dateOf(input.until) }),
+      ),
+    nothingAudited,
   ),
-  export: scopedProcedure({ scopes: ["admin:audit"], input: auditExportInput }).query(({ ctx, input }) =>
-    withDatabase(() =>
-      exportAudit(ctx.database.db, {
-        ...input,
-        since: dateOf(input.since),
-        until: dateOf(input.until),
-        excludeExportsBy: input.excludeOwnExports ? ctx.principal.keyId : undefined,
-      }),
-    ),
+  export: scopedProcedure({ scopes: ["admin:audit"], input: auditExportInput }).query(
+    ({ ctx, input }) =>
+      withDatabase(() =>
+        exportAudit(ctx.database.db, {
+          ...input,
+          since: dateOf(input.since),
+          until: dateOf(input.until),
+          excludeExportsBy: input.excludeOwnExports ? ctx.principal.keyId : undefined,
+        }),
+      ),
+    nothingAudited,
   ),
-  stats: scopedProcedure({ scopes: ["admin:audit"], input: auditStatsInput }).query(({ ctx, input }) =>
-    withDatabase(() => auditStats(ctx.database.db, new Date(input.since))),
+  stats: scopedProcedure({ scopes: ["admin:audit"], input: auditStatsInput }).query(
+    ({ ctx, input }) => withDatabase(() => auditStats(ctx.database.db, new Date(input.since))),
+    nothingAudited,
   ),
   // Reads the whole log a page at a time: no request deadline, each statement is bounded.
-  verify: scopedProcedure({ scopes: ["admin:audit"], input: z.strictObject({}) }).query(({ ctx }) =>
-    verifyLog(ctx),
+  verify: scopedProcedure({ scopes: ["admin:audit"], input: z.strictObject({}) }).query(
+    ({ ctx }) => verifyLog(ctx),
+    nothingAudited,
   ),
   prune: scopedProcedure({ scopes: ["admin:audit"], input: auditPruneInput }).mutation(
     async ({ ctx, input }) => {
@@ -132,8 +139,8 @@ export const auditRouter = router({
           details: summary,
         }),
       );
-      ctx.call.auditDetails = { cutoff: summary.cutoff, deleted: summary.deleted };
       return summary;
     },
+    (summary) => ({ output: null, details: { cutoff: summary.cutoff, deleted: summary.deleted } }),
   ),
 });

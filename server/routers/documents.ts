@@ -7,7 +7,7 @@ import { sourceName } from "../documents/schemas.ts";
 import { addDocument, listDocuments, removeDocument } from "../documents/store.ts";
 import { fail } from "../errors.ts";
 import { credentialFree } from "../guard/credential-free.ts";
-import { router, scopedProcedure } from "../trpc.ts";
+import { nothingAudited, router, scopedProcedure } from "../trpc.ts";
 
 const addDocumentInput = z.strictObject({
   source: sourceName,
@@ -32,11 +32,10 @@ export const documentsRouter = router({
     scopes: ["admin:documents"],
     input: addDocumentInput,
     inputScopes: (input) => [dataSourceScope(input.source)],
-  }).mutation(async ({ ctx, input }) => {
-    const doc = await withDatabase(() => addDocument(ctx.database.db, input));
-    ctx.call.auditOutput = JSON.stringify(doc);
-    return doc;
-  }),
+  }).mutation(
+    ({ ctx, input }) => withDatabase(() => addDocument(ctx.database.db, input)),
+    (doc) => ({ output: JSON.stringify(doc) }),
+  ),
 
   list: scopedProcedure({
     scopes: ["admin:documents"],
@@ -46,7 +45,7 @@ export const documentsRouter = router({
     const sources = listedSources(ctx.principal.scopes, input.source);
     const rows = await withDatabase(() => listDocuments(ctx.database.db, sources, input.limit));
     return rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() }));
-  }),
+  }, nothingAudited),
 
   // Reading a source includes knowing what is in it, so `db:<source>` is enough to see ids and
   // titles (what a document picker needs); a read costs no use of a one-time key, only a rate
@@ -60,7 +59,7 @@ export const documentsRouter = router({
     const sources = listedSources(ctx.principal.scopes, input.source);
     const rows = await withDatabase(() => listDocuments(ctx.database.db, sources, input.limit));
     return rows.map((r) => ({ id: r.id, source: r.source, title: r.title }));
-  }),
+  }, nothingAudited),
 
   remove: scopedProcedure({
     scopes: ["admin:documents"],
@@ -70,5 +69,5 @@ export const documentsRouter = router({
     const removed = await withDatabase(() => removeDocument(ctx.database.db, input.source, input.id));
     if (!removed) fail("NOT_FOUND", "not_found", `No document ${input.id} in source ${input.source}.`);
     return { id: input.id, source: input.source, removed: true };
-  }),
+  }, nothingAudited),
 });

@@ -15,11 +15,12 @@ import {
   setLimits,
   showKey,
 } from "../keys/service.ts";
-import { router, scopedProcedure } from "../trpc.ts";
+import { nothingAudited, router, scopedProcedure } from "../trpc.ts";
 
 /** The audit keeps the key id and expiry of a minted key, never the key itself. */
-const mintedForAudit = (minted: { keyId: string; expiresAt: string | null }) =>
-  JSON.stringify({ keyId: minted.keyId, expiresAt: minted.expiresAt });
+const mintedForAudit = (minted: { keyId: string; expiresAt: string | null }) => ({
+  output: JSON.stringify({ keyId: minted.keyId, expiresAt: minted.expiresAt }),
+});
 
 export const keysRouter = router({
   // Any valid key may see itself; asking costs no use of a one-time key (only a rate slot).
@@ -37,6 +38,7 @@ export const keysRouter = router({
         endUser: p.endUser,
       };
     },
+    nothingAudited,
   ),
 
   // A key grants only what the granter holds: the requested scopes are required scopes,
@@ -45,11 +47,7 @@ export const keysRouter = router({
     scopes: ["admin:keys"],
     input: createKeyInput,
     inputScopes: (input) => input.scopes,
-  }).mutation(async ({ ctx, input }) => {
-    const created = await createKey(ctx, ctx.principal, ctx.call.callId, input);
-    ctx.call.auditOutput = mintedForAudit(created);
-    return created;
-  }),
+  }).mutation(({ ctx, input }) => createKey(ctx, ctx.principal, ctx.call.callId, input), mintedForAudit),
 
   derive: scopedProcedure({
     scopes: ["keys:derive"],
@@ -58,22 +56,21 @@ export const keysRouter = router({
       checkDerivable(input.scopes);
       return input.scopes;
     },
-  }).mutation(async ({ ctx, input }) => {
-    const derived = await deriveKey(ctx, ctx.principal, ctx.call.callId, input);
-    ctx.call.auditOutput = mintedForAudit(derived);
-    return derived;
-  }),
+  }).mutation(({ ctx, input }) => deriveKey(ctx, ctx.principal, ctx.call.callId, input), mintedForAudit),
 
-  list: scopedProcedure({ scopes: ["admin:keys"], input: z.strictObject({}).optional() }).query(({ ctx }) =>
-    listKeys(ctx),
+  list: scopedProcedure({ scopes: ["admin:keys"], input: z.strictObject({}).optional() }).query(
+    ({ ctx }) => listKeys(ctx),
+    nothingAudited,
   ),
 
   show: scopedProcedure({ scopes: ["admin:keys"], input: z.strictObject({ keyId }) }).query(
     ({ ctx, input }) => showKey(ctx, input.keyId),
+    nothingAudited,
   ),
 
   revoke: scopedProcedure({ scopes: ["admin:keys"], input: z.strictObject({ keyId }) }).mutation(
     ({ ctx, input }) => revokeKey(ctx, ctx.principal, ctx.call.callId, input.keyId),
+    nothingAudited,
   ),
 
   // Rotation hands out a working key with the target's scopes, so the caller must hold them.
@@ -81,13 +78,13 @@ export const keysRouter = router({
     scopes: ["admin:keys"],
     input: rotateKeyInput,
     inputScopes: async (input, ctx) => (await scopesOfKey(ctx, input.keyId)) as Scope[],
-  }).mutation(async ({ ctx, input }) => {
-    const rotated = await rotateKey(ctx, ctx.principal, ctx.call.callId, input.keyId, input.graceSeconds);
-    ctx.call.auditOutput = mintedForAudit(rotated);
-    return rotated;
-  }),
+  }).mutation(
+    ({ ctx, input }) => rotateKey(ctx, ctx.principal, ctx.call.callId, input.keyId, input.graceSeconds),
+    mintedForAudit,
+  ),
 
-  setLimits: scopedProcedure({ scopes: ["admin:keys"], input: setLimitsInput }).mutation(({ ctx, input }) =>
-    setLimits(ctx, ctx.principal, ctx.call.callId, input),
+  setLimits: scopedProcedure({ scopes: ["admin:keys"], input: setLimitsInput }).mutation(
+    ({ ctx, input }) => setLimits(ctx, ctx.principal, ctx.call.callId, input),
+    nothingAudited,
   ),
 });

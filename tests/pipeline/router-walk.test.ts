@@ -1,13 +1,23 @@
-// Walks the whole router: every procedure is either built by `scopedProcedure` (audit ->
-// authenticate -> procedure scopes -> input parser -> input scopes/admission) or explicitly public.
+// Walks the whole router: every procedure is either built by `scopedProcedure` (recordCall ->
+// authenticateCaller -> requireProcedureScopes -> input parser -> requireInputScopes ->
+// admitCall or takeRateSlotStep -> handler, with an audit projection) or explicitly public.
+// Steps are identified by the named middlewares server/trpc.ts composes, in order.
 import type { AnyMiddlewareFunction } from "@trpc/server";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { admitCall, takeRateSlotStep } from "../../server/pipeline/admit.ts";
+import {
+  authenticateCaller,
+  requireInputScopes,
+  requireProcedureScopes,
+} from "../../server/pipeline/authorize.ts";
+import { recordCall } from "../../server/pipeline/record-call.ts";
 import { appRouter } from "../../server/routers/app.ts";
 import {
   auditedProcedure,
   authorizedProcedure,
   type Meta,
+  nothingAudited,
   publicProcedure,
   router,
   scopedProcedure,
@@ -16,7 +26,8 @@ import {
 /** Procedures allowed without a key. Adding one here is a reviewed decision. */
 const PUBLIC_PROCEDURES: readonly string[] = [];
 
-// The router's public types hide `_def.middlewares`; this is the runtime shape tRPC v11 builds.
+// The router's public types hide `_def.middlewares`; this is the runtime shape tRPC v11 builds
+// (the last middleware runs the procedure's handler).
 type Middleware = AnyMiddlewareFunction & { _type?: string };
 interface ProcedureShape {
   _def: { meta?: Meta; middlewares: Middleware[] };
@@ -26,44 +37,72 @@ function proceduresOf(value: { _def: { procedures: object } }): Map<string, Proc
   return new Map(Object.entries(value._def.procedures as Record<string, ProcedureShape>));
 }
 
-const headOfScoped = authorizedProcedure._def.middlewares;
-const headOfPublic = publicProcedure._def.middlewares;
+const STEPS = {
+  recordCall,
+  authenticateCaller,
+  requireProcedureScopes,
+  requireInputScopes,
+  admitCall,
+  takeRateSlotStep,
+} as const satisfies Record<string, Middleware>;
 
-// `scopedProcedure` makes a fresh closure for its input-scope/admission step on every call, so
-// identity cannot name it; the same source text can (a hand-written stand-in differs).
-const reference = proceduresOf(
-  router({ probe: scopedProcedure({ scopes: [], input: z.strictObject({}) }).query(() => null) }),
-).get("probe");
-const admissionSource = reference?._def.middlewares[headOfScoped.length + 1]?.toString();
-
-function startsWith(middlewares: readonly Middleware[], head: readonly Middleware[]): boolean {
-  return head.every((m, i) => middlewares[i] === m);
+/** The names of a procedure's steps, in order: a named step, `input`, `handler` (last), or `unnamed`. */
+function stepsOf(procedure: ProcedureShape): string[] {
+  const { middlewares } = procedure._def;
+  return middlewares.map((m, i) => {
+    if (i === middlewares.length - 1) return "handler";
+    if (m._type === "input") return "input";
+    return Object.entries(STEPS).find(([, step]) => step === m)?.[0] ?? "unnamed";
+  });
 }
+
+const HEAD = ["recordCall", "authenticateCaller", "requireProcedureScopes", "input", "requireInputScopes"];
+const SCOPED: readonly (readonly string[])[] = [
+  [...HEAD, "admitCall", "handler"],
+  [...HEAD, "takeRateSlotStep", "handler"],
+];
+const PUBLIC = ["recordCall", "handler"];
+
+const same = (a: readonly string[], b: readonly string[]) => a.join(" -> ") === b.join(" -> ");
 
 /** Everything wrong with how a procedure was built; empty when it is scoped or allowed public. */
 function builderProblems(path: string, procedure: ProcedureShape): string[] {
-  const { meta, middlewares } = procedure._def;
+  const { meta } = procedure._def;
+  const steps = stepsOf(procedure);
   if (meta?.access === "public") {
     const problems: string[] = [];
     if (!PUBLIC_PROCEDURES.includes(path)) problems.push(`${path}: public but not in the allow-list`);
-    if (!startsWith(middlewares, headOfPublic)) problems.push(`${path}: public without the audit middleware`);
+    if (steps[0] !== "recordCall") problems.push(`${path}: public without recordCall`);
     return problems;
   }
   if (meta?.access !== "scoped") return [`${path}: meta.access is neither "scoped" nor "public"`];
-  if (!startsWith(middlewares, headOfScoped))
-    return [`${path}: does not start with audit -> authenticate -> procedure scopes`];
-  const parser = middlewares[headOfScoped.length];
-  if (parser?._type !== "input") return [`${path}: the input parser does not follow the procedure scopes`];
-  const admission = middlewares[headOfScoped.length + 1];
-  if (admission === undefined || admission.toString() !== admissionSource)
-    return [`${path}: the input-scope/admission step does not follow the input parser`];
+  if (!SCOPED.some((expected) => same(steps, expected)))
+    return [`${path}: steps are ${steps.join(" -> ")}, not those of scopedProcedure`];
+  if (!meta.audit) return [`${path}: no audit projection`];
+  if ((meta.audit.kind === "stream") !== (meta.streamed === true))
+    return [`${path}: a streamed procedure needs a stream projection, and only it`];
   return [];
 }
 
 describe("the router walk", () => {
-  it("finds the reference admission step it compares against", () => {
-    expect(headOfScoped.length).toBeGreaterThan(headOfPublic.length);
-    expect(admissionSource).toMatch(/admit/);
+  it("names every step the builders compose", () => {
+    const probe = (admit: boolean) =>
+      proceduresOf(
+        router({
+          p: admit
+            ? scopedProcedure({ scopes: [], input: z.strictObject({}) }).query(() => null, nothingAudited)
+            : scopedProcedure({ scopes: [], input: z.strictObject({}), admit: false }).query(
+                () => null,
+                nothingAudited,
+              ),
+        }),
+      ).get("p") as ProcedureShape;
+    expect(stepsOf(probe(true))).toEqual(SCOPED[0]);
+    expect(stepsOf(probe(false))).toEqual(SCOPED[1]);
+    const pub = proceduresOf(router({ p: publicProcedure.query(() => null) })).get("p") as ProcedureShape;
+    expect(stepsOf(pub)).toEqual(PUBLIC);
+    // The steps are named functions, so a stack trace or profile names them too.
+    for (const [name, step] of Object.entries(STEPS)) expect(step.name).toBe(name);
   });
 
   it("every procedure of appRouter is scoped or explicitly public", () => {
@@ -92,11 +131,20 @@ describe("the router walk", () => {
         noAdmission: authorizedProcedure
           .meta({ access: "scoped" })
           .input(input)
+          .use(requireInputScopes)
           .query(() => null),
         handRolledAdmission: authorizedProcedure
           .meta({ access: "scoped" })
           .input(input)
+          .use(requireInputScopes)
           .use(({ next }) => next())
+          .query(() => null),
+        // Every step, but no audit projection: its output would be lost from the record.
+        noProjection: authorizedProcedure
+          .meta({ access: "scoped" })
+          .input(input)
+          .use(requireInputScopes)
+          .use(admitCall)
           .query(() => null),
         noMeta: auditedProcedure.query(() => null),
         unlistedPublic: publicProcedure.query(() => null),
@@ -107,8 +155,18 @@ describe("the router walk", () => {
     }
     // And a genuine one passes, so the checker is not simply refusing everything.
     const genuine = proceduresOf(
-      router({ ok: scopedProcedure({ scopes: ["admin:keys"], input }).query(() => null) }),
+      router({ ok: scopedProcedure({ scopes: ["admin:keys"], input }).query(() => null, nothingAudited) }),
     );
     expect(builderProblems("ok", genuine.get("ok") as ProcedureShape)).toEqual([]);
+  });
+
+  it("a scoped procedure without its audit projection does not typecheck", () => {
+    const builder = scopedProcedure({ scopes: [], input: z.strictObject({}) });
+    const ofNumber = (r: number) => ({ output: `${r}` });
+    // @ts-expect-error the audit projection is required
+    const missing = () => builder.query(() => "x");
+    // @ts-expect-error the projection is typed against the handler's result
+    const mistyped = () => builder.query(() => "x", ofNumber);
+    expect([missing, mistyped]).toHaveLength(2);
   });
 });
