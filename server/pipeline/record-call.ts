@@ -36,7 +36,16 @@ export const recordCall: Step<object, Recorded> = async ({ ctx, path, meta, getR
     await finish(markRecorded(result.error), null);
     return result;
   }
-  await finish(null, meta?.audit?.kind === "result" ? meta.audit.project(result.data) : null);
+  let audited: AuditedOutput | null;
+  try {
+    audited = meta?.audit?.kind === "result" ? meta.audit.project(result.data) : null;
+  } catch (cause) {
+    // A projection that throws is a bug, recorded as one: no result leaves without its record.
+    const error = markRecorded(new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause }));
+    await finish(error, null);
+    throw error;
+  }
+  await finish(null, audited);
   return result;
 };
 
@@ -137,9 +146,12 @@ const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> =>
 const isStreamEvent = (value: unknown): value is StreamEvent =>
   typeof value === "object" && value !== null && "type" in value;
 
-/** The failure a stream reported in-band (its `error` event), for the final record. */
+/**
+ * The failure a stream reported in-band (its `error` event), for the final record: code and
+ * reason are all the record keeps of it (and all the client was told).
+ */
 const streamFailure = (event: Extract<StreamEvent, { type: "error" }>) =>
-  new ScopegateError(event.code, event.reason, "The call failed.");
+  new ScopegateError(event.code, event.reason, `The stream ended with an error (${event.reason}).`);
 
 /**
  * Passes a procedure's stream through and writes its final record exactly once: before the
