@@ -8,7 +8,7 @@ import { nodeHTTPRequestHandler } from "@trpc/server/adapters/node-http";
 import { getHTTPStatusCodeFromError, type TRPCRequestInfo } from "@trpc/server/http";
 import { MAX_BATCH_CALLS } from "../../client/limits.ts";
 import { type Context, createContext, type RequestInfo, type Services } from "../context.ts";
-import { type Reason, reasonOf, ScopegateError } from "../errors.ts";
+import { reasonOf, ScopegateError } from "../errors.ts";
 import { appRouter } from "../routers/app.ts";
 import { type Meta, wasAudited } from "../trpc.ts";
 import { type Arrival, type BodyWatch, MAX_BODY_BYTES, watchBody } from "./body.ts";
@@ -42,13 +42,14 @@ export async function handleTrpc(
   if (fullPath === null) return refuse(services, res, info, null, REFUSALS.notFound);
   // Audit keeps a bounded path; the batch bound counts the untruncated one.
   const path = fullPath.slice(0, 512);
-  const front = frontRefusal(req, url, fullPath);
+  const streaming = acceptsStream(req);
+  const front = frontRefusal(req, url, fullPath, streaming);
   if (front) return refuse(services, res, info, path, front);
 
   const pending: Promise<void>[] = [];
   let refusedEarly = false;
   // A single streamed call is held until it settled; a streamed batch answers 200 at once.
-  const singleStream = acceptsStream(req) && !fullPath.includes(",");
+  const singleStream = streaming && !fullPath.includes(",");
   const gate = new ResponseGate(res, {
     holdStreamHead: singleStream,
     // No answer leaves before every call's final record is committed.
@@ -62,7 +63,6 @@ export async function handleTrpc(
     path: rawPath,
     router: appRouter,
     maxBodySize: MAX_BODY_BYTES,
-    maxBatchSize: MAX_BATCH_CALLS,
     createContext: async ({ info: request }) => {
       await readInputs(request, watch, res, gate);
       return createContext(services, info);
@@ -96,11 +96,16 @@ export async function handleTrpc(
 }
 
 /** The refusals made from the URL and headers alone, before tRPC runs. */
-function frontRefusal(req: IncomingMessage, url: URL, fullPath: string): HttpRefusal | null {
+function frontRefusal(
+  req: IncomingMessage,
+  url: URL,
+  fullPath: string,
+  streaming: boolean,
+): HttpRefusal | null {
   if (req.method !== "GET" && req.method !== "POST") return REFUSALS.methodNotSupported;
   const calls = url.searchParams.get("batch") === "1" ? fullPath.split(",") : [fullPath];
   if (calls.length > MAX_BATCH_CALLS) return REFUSALS.batchTooLarge;
-  if (!acceptsStream(req) && calls.some((call) => STREAMED_PROCEDURES.has(call))) {
+  if (!streaming && calls.some((call) => STREAMED_PROCEDURES.has(call))) {
     return REFUSALS.streamTransportRequired;
   }
   if (req.method === "POST" && !isJsonContentType(req)) return REFUSALS.unsupportedMediaType;
@@ -150,7 +155,7 @@ const isTooLarge = (error: unknown) =>
 const isJsonSyntaxError = (error: unknown) => error instanceof Error && error.cause instanceof SyntaxError;
 
 function refusalError(refusal: HttpRefusal): ScopegateError {
-  return new ScopegateError(refusal.code, refusal.reason satisfies Reason, refusal.message);
+  return new ScopegateError(refusal.code, refusal.reason, refusal.message);
 }
 
 /** The error as tRPC shapes it for this call, with the request id filled in. */
