@@ -10,16 +10,16 @@ import {
 } from "@trpc/client";
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "./app-router.ts";
+import { MAX_BATCH_CALLS } from "./limits.ts";
 
 export { describeError, type ErrorDescription } from "./errors.ts";
+export { MAX_BATCH_CALLS } from "./limits.ts";
 export type { AppRouter };
 
 export type RouterInputs = inferRouterInputs<AppRouter>;
 export type RouterOutputs = inferRouterOutputs<AppRouter>;
 export type ScopegateClient = TRPCClient<AppRouter>;
 
-/** Matches the server's batch bound; a larger batch would be refused whole with `batch_too_large`. */
-export const MAX_BATCH_CALLS = 50;
 /** Procedures whose result is an async iterable, sent over the streaming link. */
 export const STREAMING_PROCEDURES: ReadonlySet<string> = new Set(["chatStream"]);
 // Queries travel as GET; longer batches are split so no URL outgrows what proxies accept.

@@ -38,10 +38,10 @@ function loadTypeScript() {
   }
 }
 
-/** Declarations of the SDK's own modules (index, errors), emitted as TypeScript writes them. */
+/** Declarations of the SDK's own modules (index, errors, limits), emitted as TypeScript writes them. */
 function emitSdkDeclarations(ts, program) {
   const written = [];
-  for (const name of ["index.ts", "errors.ts"]) {
+  for (const name of ["index.ts", "errors.ts", "limits.ts"]) {
     const source = program.getSourceFile(join(CLIENT, name));
     // Relative imports are written `./errors.ts` in the sources; published declarations name the
     // files that exist beside them (TypeScript rewrites these in JavaScript, not in declarations).

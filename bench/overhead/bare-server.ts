@@ -1,10 +1,12 @@
 // The baseline for the overhead benchmark: a bare tRPC router (no key, scopes, limits, guard or
-// audit) doing the same model work as summarizeDoc, behind the same fetch adapter on node:http.
+// audit) doing the same model work as summarizeDoc, behind the same adapter as the real server
+// (tRPC's node-http adapter, here through its standalone wrapper) with the same body bound.
 // It needs its own initTRPC on purpose: the point is to leave out everything server/trpc.ts adds.
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { Server } from "node:http";
 import { initTRPC } from "@trpc/server";
-import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { createHTTPServer } from "@trpc/server/adapters/standalone";
 import { type PromptText, prompt, type UntrustedText } from "../../server/guard/untrusted.ts";
+import { MAX_BODY_BYTES } from "../../server/http/body.ts";
 import type { ModelProvider } from "../../server/model/provider.ts";
 import { summarizeDocInput } from "../../server/routers/ai.ts";
 import { testGrant } from "../../tests/helpers/grant.ts";
@@ -28,34 +30,11 @@ const bareRouter = t.router({
   }),
 });
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
 export function createBareServer(model: ModelProvider): Server {
-  return createServer((req, res) => {
-    void (async () => {
-      const body = req.method === "POST" ? await readBody(req) : undefined;
-      const headers = new Headers();
-      for (const [name, value] of Object.entries(req.headers)) {
-        if (typeof value === "string" && name !== "content-length") headers.set(name, value);
-      }
-      const response = await fetchRequestHandler({
-        endpoint: "/trpc",
-        req: new Request(new URL(req.url ?? "/", "http://localhost"), { method: req.method, headers, body }),
-        router: bareRouter,
-        createContext: () => ({ model }),
-      });
-      const payload = Buffer.from(await response.arrayBuffer());
-      response.headers.forEach((value, name) => {
-        res.setHeader(name, value);
-      });
-      res.writeHead(response.status, { "content-length": payload.length }).end(payload);
-    })().catch(() => {
-      if (!res.headersSent) res.writeHead(500);
-      res.end();
-    });
+  return createHTTPServer({
+    basePath: "/trpc/",
+    router: bareRouter,
+    maxBodySize: MAX_BODY_BYTES,
+    createContext: () => ({ model }),
   });
 }

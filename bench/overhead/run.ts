@@ -232,7 +232,7 @@ function report(): string {
     `Run ${machine.date} on ${machine.cpu}, ${machine.memoryGb} GB, Node ${machine.node}; load average (1/5/15 min) ${machine.loadAverageBefore.join(" / ")} before, ${machine.loadAverageAfter.join(" / ")} after.`,
     `Each point: ${rounds} rounds of ${seconds} s per target (after ${warmupSeconds} s warm-up), bare and pipeline alternating; numbers are the mean of the rounds.`,
     "Model: the offline provider behind a fixed delay (bench/overhead/model.ts), in the target process. Request: summarizeDoc of a 2 KB text.",
-    "(a) bare = bench/overhead/bare-server.ts (own tRPC router, same fetch adapter, no auth/guard/audit); (b) pipeline = createHttpServer + openServices.",
+    "(a) bare = bench/overhead/bare-server.ts (own tRPC router, same node-http adapter, no auth/guard/audit); (b) pipeline = createHttpServer + openServices.",
     "",
     "| database | model | conns | bare rps | pipeline rps | ratio | bare p50 | +p50 ms | bare p99 | +p99 ms | RSS bare / pipeline MB | pipeline stage means ms (auth / admit / model / audit) | CPU ms/call: bare main / pipeline main / pipeline all threads / postgres |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -1,6 +1,7 @@
 // The tRPC error envelope for requests refused before tRPC runs, so every error a client sees
 // has the same shape: { error: { code, message, data: { code, httpStatus, reason, requestId } } }.
 import { type TRPC_ERROR_CODE_KEY, TRPC_ERROR_CODES_BY_KEY } from "@trpc/server/rpc";
+import { MAX_BATCH_CALLS } from "../../client/limits.ts";
 import type { Reason } from "../errors.ts";
 
 export interface HttpRefusal {
@@ -27,7 +28,7 @@ export const REFUSALS = {
     status: 400,
     code: "BAD_REQUEST",
     reason: "batch_too_large",
-    message: "A batch holds at most 50 calls.",
+    message: `A batch holds at most ${MAX_BATCH_CALLS} calls.`,
   },
   unsupportedMediaType: {
     status: 415,

@@ -114,6 +114,7 @@ describe("@scopegate/client from its tarball", () => {
       "dist/errors.d.ts",
       "dist/index.d.ts",
       "dist/index.js",
+      "dist/limits.d.ts",
       "package.json",
     ]);
     const dist = join(work, "node_modules/@scopegate/client/dist");

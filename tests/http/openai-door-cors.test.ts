@@ -44,4 +44,32 @@ describe("CORS on /v1", () => {
     });
     expect(other.headers.get("access-control-allow-origin")).toBeNull();
   });
+
+  it("lets a browser's openai SDK send its own headers to /v1, and only there", async () => {
+    // What openai v6 adds to a chat completion request from a browser (dangerouslyAllowBrowser).
+    const sdkHeaders = [
+      "x-stainless-lang",
+      "x-stainless-package-version",
+      "x-stainless-os",
+      "x-stainless-arch",
+      "x-stainless-runtime",
+      "x-stainless-runtime-version",
+      "x-stainless-retry-count",
+      "x-stainless-timeout",
+    ];
+    const preflight = (path: string) =>
+      fetch(`${server.url}${path}`, {
+        method: "OPTIONS",
+        headers: {
+          origin: ORIGIN,
+          "access-control-request-method": "POST",
+          "access-control-request-headers": ["authorization", "content-type", ...sdkHeaders].join(", "),
+        },
+      });
+    const door = await preflight("/v1/chat/completions");
+    const allowed = (door.headers.get("access-control-allow-headers") ?? "").split(/,\s*/);
+    for (const header of sdkHeaders) expect(allowed).toContain(header);
+    const trpc = await preflight("/trpc/chat");
+    expect(trpc.headers.get("access-control-allow-headers")).not.toContain("x-stainless");
+  });
 });

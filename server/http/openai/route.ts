@@ -10,25 +10,17 @@ import type { ChatStreamEvent } from "../../ai/chat-stream.ts";
 import { authenticate, bearerToken } from "../../auth/authenticate.ts";
 import { type KeyEnv, parseKey } from "../../auth/key-format.ts";
 import { type Context, createContext, type RequestInfo, type Services } from "../../context.ts";
-import { type Reason, reasonOf } from "../../errors.ts";
+import { reasonOf } from "../../errors.ts";
 import { appRouter } from "../../routers/app.ts";
 import { createCallerFactory, wasAudited } from "../../trpc.ts";
 import { type HttpRefusal, REFUSALS } from "../envelope.ts";
+import type { FrontChecks } from "../front.ts";
+import { sendJson } from "../respond.ts";
 import { errorPayload, fromTrpcError, type OpenAiError } from "./errors.ts";
 import { type CompletionCall, parseCompletionRequest } from "./request.ts";
 import { type CompletionIdentity, chunk, DONE, openAiUsage, sseEvent, writeEvent } from "./sse.ts";
 
 export const OPENAI_PREFIX = "/v1/";
-
-/** The HTTP layer's own checks and refusal audit, handed in so both doors share one copy. */
-export interface FrontChecks {
-  isJsonContentType(req: IncomingMessage): boolean;
-  /** The body, or `cutOff` with the reason to record when it never arrived whole (reset, timeout). */
-  readBody(req: IncomingMessage): Promise<string | "too_large" | "invalid_utf8" | { cutOff: Reason }>;
-  /** One `final` record for a request refused before any procedure ran. */
-  auditRefusal(services: Services, info: RequestInfo, path: string | null, reason: Reason): Promise<void>;
-  closeAfterDiscarding(res: ServerResponse): void;
-}
 
 // The procedures behind each route: refusals before the call are audited under these names,
 // so the records and metrics labels are those of the /trpc surface.
@@ -262,15 +254,6 @@ async function refuse(door: Door, procedure: string | null, error: OpenAiError):
 function send(res: ServerResponse, error: OpenAiError): void {
   if (error.retryAfter !== undefined) res.setHeader("retry-after", String(error.retryAfter));
   sendJson(res, error.status, errorPayload(error));
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  sendRaw(res, status, JSON.stringify(value));
-}
-
-function sendRaw(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-  res.end(body);
 }
 
 function parseJson(text: string): unknown {
