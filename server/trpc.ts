@@ -10,8 +10,8 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { z } from "zod";
+import type { FixedStep } from "../db/index.ts";
 import type { AuditOutcome, AuditRecord } from "./audit/record.ts";
-import type { AtomicStep } from "./audit/writer.ts";
 import { admit } from "./auth/admission.ts";
 import { authenticate, describeCredential } from "./auth/authenticate.ts";
 import type { Principal } from "./auth/principal.ts";
@@ -55,7 +55,7 @@ export interface CallState {
   /** The tokens the call may spend on model rounds (set by admission); null: not admitted. */
   budget: CallBudget | null;
   /** Token settlement and penalties, committed with the final record (set by admission); null: nothing to change. */
-  settlement: (() => AtomicStep<void> | null) | null;
+  settlement: (() => FixedStep<void> | null) | null;
 }
 
 const t = initTRPC
@@ -192,7 +192,7 @@ async function commitFinal(
     if (reason === "unavailable") throw error;
     const settlement = call.settlement?.();
     // The writer bounds each commit by the database deadline (queue time excluded).
-    await (settlement ? ctx.audit.appendAtomic([record], settlement) : ctx.audit.append(record));
+    await (settlement ? ctx.audit.appendWith([record], settlement) : ctx.audit.append(record));
     ctx.metrics.observeStage("audit", (performance.now() - writeStarted) / 1000);
     ctx.metrics.recordCall(record);
   } catch (cause) {

@@ -15,7 +15,7 @@ import { seedDemo } from "../documents/demo-seed.ts";
 import { createDemoPage } from "../http/demo-page.ts";
 import { createHttpServer, serveMetrics } from "../http/server.ts";
 import { newCallId, newRequestId } from "../ids.ts";
-import { createKey } from "../keys/service.ts";
+import { createKey } from "../keys/mint.ts";
 import type { Logger } from "../logger.ts";
 import { installDriverCrashGuard } from "../ops/driver-guard.ts";
 import { listen } from "../ops/listen.ts";

@@ -2,9 +2,7 @@
 // `documents.browse`, `audit.trace`): one slot of every rate-limited row of the key's lineage,
 // or of none of them.
 // No use is spent (asking about a one-time key must not burn it) and no tokens are reserved.
-import type { Rows, Statement } from "../../db/index.ts";
-import type { AtomicStep } from "../audit/writer.ts";
-import { Declined } from "../audit/writer.ts";
+import { Declined, type FixedStep, type Rows, type Statement } from "../../db/index.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Context } from "../context.ts";
 import { fail } from "../errors.ts";
@@ -14,7 +12,7 @@ import { EPSILON_MS, gcra, WINDOW_MS } from "../limits/gcra.ts";
 const hasSlot = (t: string) =>
   `(${t}.rpm is null or greatest(${t}.tat, $2::float8) + ${WINDOW_MS}::float8 / ${t}.rpm - $2::float8 <= ${WINDOW_MS + EPSILON_MS})`;
 
-// $1 limit ids, $2 now (epoch ms). The writer locks the rows first (Postgres), so the count and
+// $1 limit ids, $2 now (epoch ms). The batcher locks the rows first (Postgres), so the count and
 // the update see the same rows; the outer select sees them as before the update.
 const TAKE_SLOT = `with taken as (
   update key_limits set tat = greatest(tat, $2::float8) + ${WINDOW_MS}::float8 / rpm
@@ -29,13 +27,13 @@ export async function takeRateSlot(ctx: Context, principal: Principal): Promise<
   if (principal.kind !== "key" || principal.limitIds.length === 0) return;
   const now = ctx.clock.now().getTime();
   const statement: Statement = { text: TAKE_SLOT, params: [principal.limitIds, now] };
-  const step: AtomicStep<Declined<number> | null> = {
+  const step: FixedStep<Declined<number> | null> = {
     statement,
     lockIds: principal.limitIds,
     outcome: (rows) => (allHadSlot(rows, now) ? null : new Declined(retryAfter(rows, now))),
   };
   // No record of its own: the call's final record says what happened.
-  const refused = await ctx.audit.appendAtomic([], step);
+  const refused = await ctx.audit.appendWith([], step);
   if (refused instanceof Declined) {
     fail("TOO_MANY_REQUESTS", "rate_limited", "Rate limit reached for this key.", {
       retryAfterMs: refused.value,

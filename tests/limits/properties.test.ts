@@ -9,7 +9,7 @@ import type { Principal } from "../../server/auth/principal.ts";
 import { localOperator } from "../../server/auth/principal.ts";
 import { hasScope } from "../../server/auth/scopes.ts";
 import type { ScopegateError } from "../../server/errors.ts";
-import { checkGrantable } from "../../server/keys/service.ts";
+import { checkGrantable } from "../../server/keys/grants.ts";
 import { emissionIntervalMs, gcra } from "../../server/limits/gcra.ts";
 import { chargeCall } from "../../server/limits/metering.ts";
 import { workerDatabase } from "../helpers/database.ts";
