@@ -176,6 +176,18 @@ describe.each(paths)("batcher, $path", ({ insert, bump }) => {
   );
 });
 
+describe("batcher queue", () => {
+  it("refuses callers past its bound with unavailable instead of falling behind", async () => {
+    const notes = new Notes();
+    const batcher = new TransactionBatcher(db, notes, { guard: databaseGuard, maxQueued: 2 });
+    // The first is taken into a batch at once; two more wait; the fourth finds the queue full.
+    const outcomes = await Promise.allSettled(["n1", "n2", "n3", "n4"].map((n) => batcher.commit(n)));
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "rejected"]);
+    expect(outcomes[3]).toMatchObject({ reason: { reason: "unavailable" } });
+    expect(notes.committed).toEqual(["n1", "n2", "n3"]);
+  });
+});
+
 /**
  * Runs `body` while another connection holds row `id` locked; `body` may terminate the
  * backends waiting for that lock (a connection lost mid-transaction).
