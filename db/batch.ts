@@ -94,6 +94,12 @@ const MAX_BATCH = 500;
 // would hold every caller in it past the deadline.
 const MAX_WORK_PER_BATCH = 32;
 
+/** What a committed batch's callers get, and the companion's news that its statements are durable. */
+interface Committed<P> {
+  results: Map<Pending<P>, unknown>;
+  committed(): void;
+}
+
 /** A step's own failure: rolled back alone (its savepoint), the rest of the batch commits. */
 class Failed {
   constructor(readonly error: unknown) {}
@@ -173,11 +179,11 @@ export class TransactionBatcher<P> {
   /** Commits a batch and answers its callers; false when the database could not serve. */
   private async flush(batch: Pending<P>[]): Promise<boolean> {
     const { guard } = this.options;
-    let results: Map<Pending<P>, unknown>;
+    let outcome: Committed<P>;
     try {
       // The deadline covers this transaction, not the time a caller waited in the queue: a busy
       // but healthy database delays callers, an unreachable one fails them within the deadline.
-      results = await guard.run(async (deadline) => {
+      outcome = await guard.run(async (deadline) => {
         await this.companion.beforeBatch(deadline);
         return batch.some((item) => item.step && "work" in item.step)
           ? this.commitWithSavepoints(batch, deadline)
@@ -204,8 +210,11 @@ export class TransactionBatcher<P> {
       }
       return true;
     }
+    // Only now: a commit that answers after its deadline was reported as failed, and the
+    // companion reads back what it wrote (`failed`) instead of trusting a late answer.
+    outcome.committed();
     for (const item of batch) {
-      const result = results.get(item);
+      const result = outcome.results.get(item);
       if (result instanceof Failed) item.reject(refusal(result.error));
       else item.resolve(result);
     }
@@ -217,7 +226,7 @@ export class TransactionBatcher<P> {
    * together: one round trip, or two when a step may decline (the companion joins once the
    * steps have answered).
    */
-  private async commitPipelined(batch: Pending<P>[], deadline: Deadline): Promise<Map<Pending<P>, unknown>> {
+  private async commitPipelined(batch: Pending<P>[], deadline: Deadline): Promise<Committed<P>> {
     const steps = batch.flatMap((item) =>
       item.step && "statement" in item.step ? [{ item, step: item.step }] : [],
     );
@@ -244,15 +253,11 @@ export class TransactionBatcher<P> {
       await this.database.transact([...statements, ...join(null)], undefined, deadline);
     }
     if (!joined) throw new Error("pipelined batch committed without its companion");
-    joined.committed();
-    return results;
+    return { results, committed: joined.committed };
   }
 
   /** Work steps one by one on a Drizzle transaction, each in a savepoint, then the companion. */
-  private async commitWithSavepoints(
-    batch: Pending<P>[],
-    deadline: Deadline,
-  ): Promise<Map<Pending<P>, unknown>> {
+  private async commitWithSavepoints(batch: Pending<P>[], deadline: Deadline): Promise<Committed<P>> {
     const results = new Map<Pending<P>, unknown>();
     const joined = await this.database.transactWork(async (transaction) => {
       for (const item of batch) {
@@ -266,8 +271,7 @@ export class TransactionBatcher<P> {
       for (const statement of companion.statements) await transaction.run(statement);
       return companion;
     }, deadline);
-    joined.committed();
-    return results;
+    return { results, committed: joined.committed };
   }
 
   private async runStep(transaction: WorkTransaction, work: WorkStep<unknown>["work"]): Promise<unknown> {
