@@ -2,14 +2,18 @@
 // postgres-js against a real server otherwise. Both expose the same Drizzle schema.
 import { PGlite } from "@electric-sql/pglite";
 import type { SQL } from "drizzle-orm";
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
-import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
-import * as schema from "./schema/index.ts";
+import {
+  type Database,
+  pgliteDatabase,
+  pgliteTransactWork,
+  postgresDatabase,
+  postgresTransactWork,
+  type TransactWork,
+} from "./drizzle-transaction.ts";
 import { pgliteTransact, postgresTransact, type Transact } from "./transact.ts";
 
-export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
+export type { Database } from "./drizzle-transaction.ts";
 
 export type DatabaseTarget =
   | { kind: "postgres"; url: string; maxConnections?: number }
@@ -22,6 +26,8 @@ export interface DatabaseHandle {
   rows<T extends Record<string, unknown>>(query: SQL): Promise<T[]>;
   /** Fixed-text statements in one transaction, pipelined where the driver can (db/transact.ts). */
   transact: Transact;
+  /** A Drizzle transaction with savepoints, bounded and failing like `transact` (db/drizzle-transaction.ts). */
+  transactWork: TransactWork;
   /** The underlying postgres-js client (LISTEN/NOTIFY), absent on PGlite. */
   postgresClient?: postgres.Sql;
   pglite?: PGlite;
@@ -40,12 +46,13 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
       onnotice: () => {},
       connection: { application_name: "scopegate", statement_timeout: 5000 },
     });
-    const db = drizzlePostgres(client, { schema }) as unknown as Database;
+    const db = postgresDatabase(client);
     return {
       db,
       driver: "postgres",
       postgresClient: client,
       transact: postgresTransact(client),
+      transactWork: postgresTransactWork(client),
       rows: async <T extends Record<string, unknown>>(query: SQL) =>
         (await db.execute(query)) as unknown as T[],
       close: () => client.end({ timeout: 5 }),
@@ -53,12 +60,13 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
   }
   const pglite = target.instance ?? (target.dataDir === null ? new PGlite() : new PGlite(target.dataDir));
   await pglite.waitReady;
-  const db = drizzlePglite(pglite, { schema }) as unknown as Database;
+  const db = pgliteDatabase(pglite);
   return {
     db,
     driver: "pglite",
     pglite,
     transact: pgliteTransact(pglite),
+    transactWork: pgliteTransactWork(db),
     rows: async <T extends Record<string, unknown>>(query: SQL) =>
       ((await db.execute(query)) as unknown as { rows: T[] }).rows,
     close: async () => {

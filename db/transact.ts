@@ -15,20 +15,42 @@ export interface Statement {
 export type Rows = Record<string, unknown>[];
 
 /**
+ * A caller's bound on one database step: `signal` aborts when it has passed, and no statement of
+ * the step may run longer than what is left of it (`statement_timeout`, set per transaction),
+ * so a step the server is still working on when its caller gives up is cancelled, not committed
+ * late.
+ */
+export interface Deadline {
+  readonly signal: AbortSignal;
+  remainingMs(): number;
+}
+
+// SET cannot take a bound parameter; set_config(…, true) is the same as SET LOCAL and can, so the
+// text stays fixed (prepared once). PGlite accepts it but, single-threaded, never enforces it.
+const SET_STATEMENT_TIMEOUT = "select set_config('statement_timeout', $1, true)";
+
+/** The statement that bounds every later statement of the transaction by `deadline`. */
+export function statementTimeout(deadline: Deadline): Statement {
+  return { text: SET_STATEMENT_TIMEOUT, params: [String(Math.max(1, Math.floor(deadline.remainingMs())))] };
+}
+
+/**
  * Runs `first` in a new transaction; `then`, given their rows, names the statements that follow
  * (its choice may depend on what `first` found), and the transaction commits. Without `then`
  * the commit is sent with `first`. Any failure rolls the whole transaction back. Resolves with
- * the rows of `first` and then of the follow-up statements, in order. Once `signal` has
- * aborted (the caller gave up) nothing more is sent and the transaction rolls back.
+ * the rows of `first` and then of the follow-up statements, in order. With a `deadline`, no
+ * statement runs past it, and once it has passed (the caller gave up) nothing more is sent and
+ * the transaction rolls back.
  */
 export type Transact = (
   first: readonly Statement[],
   then?: (rows: Rows[]) => Statement[],
-  signal?: AbortSignal,
+  deadline?: Deadline,
 ) => Promise<Rows[]>;
 
 export function postgresTransact(client: postgres.Sql): Transact {
-  return async (first, then, signal) => {
+  return async (first, then, deadline) => {
+    const signal = deadline?.signal;
     signal?.throwIfAborted();
     const connection = await client.reserve();
     if (signal?.aborted) {
@@ -54,6 +76,11 @@ export function postgresTransact(client: postgres.Sql): Transact {
     };
     try {
       const begin = send("begin");
+      if (deadline) {
+        // Sent with the rest (no round trip of its own); its rows are not among those returned.
+        const timeout = statementTimeout(deadline);
+        void send(timeout.text, timeout.params);
+      }
       const firstRows = first.map((statement) => send(statement.text, statement.params));
       if (!then) {
         const commit = send("commit");
@@ -91,9 +118,11 @@ export function pgliteTransact(pglite: PGlite): Transact {
       rows.push((await tx.query<Rows[number]>(statement.text, [...statement.params])).rows);
     return rows;
   };
-  return (first, then, signal) =>
+  return (first, then, deadline) =>
     pglite.transaction(async (tx) => {
+      const signal = deadline?.signal;
       signal?.throwIfAborted();
+      if (deadline) await run(tx, [statementTimeout(deadline)]);
       const rows = await run(tx, first);
       signal?.throwIfAborted();
       if (then) rows.push(...(await run(tx, then(rows))));
@@ -101,10 +130,13 @@ export function pgliteTransact(pglite: PGlite): Transact {
     });
 }
 
-/** A statement as Drizzle SQL, to run it inside a Drizzle transaction (`$n` become bound values). */
+/**
+ * A statement as Drizzle SQL, to run it inside a Drizzle transaction (`$n` become bound values;
+ * an array stays one value, as it is in the fixed text, not a list).
+ */
 export function statementSql(statement: Statement): SQL {
   const parts = statement.text.split(/\$(\d+)/);
   return sql.join(
-    parts.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql`${statement.params[Number(part) - 1]}`)),
+    parts.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql.param(statement.params[Number(part) - 1]))),
   );
 }

@@ -1,6 +1,8 @@
 // Fails closed when the database cannot be reached: bounded waits, and connection-level
 // errors become SERVICE_UNAVAILABLE `unavailable` instead of hangs or 500s.
+
 import { errorCodes } from "../db/connection-errors.ts";
+import type { DatabaseGuard, Deadline } from "../db/index.ts";
 import { ScopegateError } from "./errors.ts";
 
 /** A request waits at most this long for any database step; then it is refused, not queued. */
@@ -21,6 +23,9 @@ const CONNECTION_ERROR_CODES = new Set([
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now
   "53300", // too_many_connections
+  // query_canceled: statement_timeout, which is never longer than the caller's deadline, so
+  // the same refusal as the deadline itself.
+  "57014",
 ]);
 
 export function isDatabaseUnavailable(error: unknown): boolean {
@@ -44,13 +49,15 @@ export function unavailable(cause?: unknown): ScopegateError {
 }
 
 /**
- * Runs a database step under the request deadline; unreachable database -> 503. The step gets a
- * signal that aborts at the deadline, so work still waiting (for a pooled connection) when its
- * caller has been refused can give up instead of running late.
+ * Runs a database step under the request deadline; unreachable database -> 503. The step gets
+ * the deadline: a signal that aborts when it passes, so work still waiting (for a pooled
+ * connection) when its caller has been refused can give up instead of running late, and the
+ * time left, which bounds each statement's `statement_timeout`.
  */
-export async function withDatabase<T>(step: (deadline: AbortSignal) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(step: (deadline: Deadline) => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new AbortController();
+  const ends = performance.now() + DATABASE_DEADLINE_MS;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       expired.abort();
@@ -58,7 +65,10 @@ export async function withDatabase<T>(step: (deadline: AbortSignal) => Promise<T
     }, DATABASE_DEADLINE_MS);
   });
   try {
-    return await Promise.race([step(expired.signal), deadline]);
+    return await Promise.race([
+      step({ signal: expired.signal, remainingMs: () => ends - performance.now() }),
+      deadline,
+    ]);
   } catch (error) {
     if (error instanceof ScopegateError) throw error;
     if (isDatabaseUnavailable(error)) throw unavailable(error);
@@ -67,3 +77,11 @@ export async function withDatabase<T>(step: (deadline: AbortSignal) => Promise<T
     clearTimeout(timer);
   }
 }
+
+/** How the transaction batcher (db/batch.ts) bounds its transactions and names a database that cannot serve. */
+export const databaseGuard: DatabaseGuard = {
+  run: withDatabase,
+  isUnavailable: (error) =>
+    (error instanceof ScopegateError && error.reason === "unavailable") || isDatabaseUnavailable(error),
+  unavailable,
+};

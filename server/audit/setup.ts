@@ -4,9 +4,10 @@
 import type { DatabaseHandle } from "../../db/index.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
+import { newWriterId } from "./chain.ts";
 import { CheckpointSink } from "./checkpoint.ts";
 import { AuditSpool } from "./spool.ts";
-import { AuditWriter, newWriterId } from "./writer.ts";
+import { AuditWriter } from "./writer.ts";
 
 // How often a writer with spooled records tries the database again.
 const SPOOL_RETRY_MS = 5_000;

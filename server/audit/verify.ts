@@ -5,9 +5,9 @@ import type { KeyObject } from "node:crypto";
 import { and, asc, eq, gt, sql } from "drizzle-orm";
 import { type AuditRow, auditLog, type Database } from "../../db/index.ts";
 import type { VersionedSecret } from "../config.ts";
+import { GENESIS_HASH, hashRecord } from "./chain.ts";
 import { type CheckpointBody, readCheckpoints, type SignedCheckpoint } from "./checkpoint.ts";
 import { publicKeyId, verifyBody } from "./signing.ts";
-import { GENESIS_HASH, hashRecord } from "./writer.ts";
 
 export type ProblemKind = "edited" | "deleted" | "inserted" | "reordered" | "truncated" | "bad_checkpoint";
 

@@ -3,8 +3,8 @@
 // the token budget its model rounds draw on. After the call, the reservation is settled to what
 // the rounds were charged (never more) and guard penalties charged, in the same transaction as
 // the call's `final` record.
+import { Declined } from "../../db/index.ts";
 import type { AuditRecord } from "../audit/record.ts";
-import { Declined } from "../audit/writer.ts";
 import type { AuthorizedContext } from "../context.ts";
 import { fail } from "../errors.ts";
 import { chargeCall, type LimitRefusal, reserveMore } from "../limits/metering.ts";
@@ -26,7 +26,7 @@ export async function admit(
   // The writer bounds the commit by the database deadline and fails closed.
   const started = performance.now();
   const refusal = await ctx.audit
-    .appendAtomic([admittedRecord], {
+    .appendWith([admittedRecord], {
       statement: charge.statement,
       lockIds: limitIds,
       outcome: (rows) => {
@@ -49,7 +49,7 @@ export async function admit(
     reserveMore: async (tokens, at) => {
       if (limitIds.length === 0) return true;
       const more = reserveMore(limitIds, { now: at, tokens });
-      return ctx.audit.appendAtomic([], {
+      return ctx.audit.appendWith([], {
         statement: more.statement,
         lockIds: limitIds,
         outcome: more.granted,

@@ -16,7 +16,7 @@ import { createDemoPage } from "../http/demo-page.ts";
 import { serveMetrics } from "../http/ops-routes.ts";
 import { createHttpServer } from "../http/server.ts";
 import { newCallId, newRequestId } from "../ids.ts";
-import { createKey } from "../keys/service.ts";
+import { createKey } from "../keys/mint.ts";
 import type { Logger } from "../logger.ts";
 import { installDriverCrashGuard } from "../ops/driver-guard.ts";
 import { listen } from "../ops/listen.ts";

@@ -16,6 +16,18 @@ export interface Charge {
   reserveTokens: number;
 }
 
+// $1 the ids of the key_limits rows a batch charges.
+const LOCK_LIMITS = "select id from key_limits where id = any($1::text[]) order by id for update";
+
+/**
+ * Locks a batch's limit rows in id order before its charges run (db/batch.ts sends it first):
+ * batches cannot deadlock, and each charge then sees its rows as they are, so a declined
+ * charge is explained from what it read.
+ */
+export function lockLimits(ids: readonly string[]): Statement {
+  return { text: LOCK_LIMITS, params: [ids] };
+}
+
 // $1 limit ids, $2 now (epoch ms), $3 today (UTC day), $4 tokens to reserve.
 // The parameter positions are arguments so the budget-only statement below can number its own.
 const tokensCountedToday = (t: string, day = "$3") =>
@@ -25,16 +37,20 @@ const tokensCountedToday = (t: string, day = "$3") =>
 const budgetAdmits = (t: string, day = "$3", tokens = "$4") =>
   `(${t}.daily_tokens is null or ${tokensCountedToday(t, day)} + ${tokens}::bigint <= ${t}.daily_tokens)`;
 
-/** Whether row `t` admits one more call: uses left, the GCRA rule of gcra.ts, budget left. */
+/** Whether row `t` has a rate slot free at $2 (epoch ms): the GCRA rule of gcra.ts. */
+const hasRateSlot = (t: string) =>
+  `(${t}.rpm is null or greatest(${t}.tat, $2::float8) + ${WINDOW_MS}::float8 / ${t}.rpm - $2::float8 <= ${WINDOW_MS + EPSILON_MS})`;
+
+/** Whether row `t` admits one more call: uses left, a rate slot, budget left. */
 const admits = (t: string) => `(${t}.max_uses is null or ${t}.uses < ${t}.max_uses)
-  and (${t}.rpm is null or greatest(${t}.tat, $2::float8) + ${WINDOW_MS}::float8 / ${t}.rpm - $2::float8 <= ${WINDOW_MS + EPSILON_MS})
+  and ${hasRateSlot(t)}
   and ${budgetAdmits(t)}`;
 
-/** Every row of the lineage admits (the writer has locked them, so the count is stable). */
+/** Every row of the lineage admits (the batch has locked them, so the count is stable). */
 const lineageAdmits = (rule: (t: string) => string) =>
   `(select count(*) from key_limits lineage where lineage.id = any($1::text[]) and ${rule("lineage")}) = cardinality($1::text[])`;
 
-// The outer select sees the rows as they were before the update (the writer holds their locks,
+// The outer select sees the rows as they were before the update (the batch holds their locks,
 // so as they are): enough to say why a charge was declined without a second statement.
 const chargeText = (allAdmit: string) => `with charged as (
   update key_limits set
@@ -48,7 +64,7 @@ select (select count(*) from charged)::int as charged, l.rpm, l.tat, l.uses::flo
   l.max_uses::float8 as max_uses
 from key_limits l where l.id = any($1::text[])`;
 
-// The writer locks the rows first (in id order), so counting them here sees the same rows the
+// The batch locks the rows first (lockLimits, in id order), so counting them here sees the same rows the
 // update changes; with one row the condition is simply on the row itself.
 const CHARGE_ONE = chargeText(admits("key_limits"));
 const CHARGE_LINEAGE = chargeText(lineageAdmits(admits));
@@ -138,5 +154,34 @@ export function reserveMore(
       params: [limitIds, utcDay(reservation.now), reservation.tokens],
     },
     granted: (rows) => (rows[0]?.reserved ?? 0) === limitIds.length,
+  };
+}
+
+// $1 limit ids, $2 now (epoch ms). The outer select sees the rows as before the update.
+const TAKE_SLOT = `with taken as (
+  update key_limits set tat = greatest(tat, $2::float8) + ${WINDOW_MS}::float8 / rpm
+  where id = any($1::text[]) and rpm is not null and ${lineageAdmits(hasRateSlot)}
+  returning id)
+select (select count(*) from taken)::int as taken, l.rpm, l.tat
+from key_limits l where l.id = any($1::text[])`;
+
+/**
+ * Takes one rate slot on every rate-limited row of the lineage, or on none: no use is spent and
+ * no tokens are reserved (procedures that are not admitted). `retryAfterMs` reads its rows:
+ * null when taken.
+ */
+export function takeRateSlot(
+  limitIds: readonly string[],
+  at: Date,
+): { statement: Statement; retryAfterMs(rows: Rows): number | null } {
+  const now = at.getTime();
+  return {
+    statement: { text: TAKE_SLOT, params: [limitIds, now] },
+    retryAfterMs: (rows) => {
+      const waits = rows
+        .flatMap((r) => (r.rpm === null ? [] : [gcra(Number(r.tat), now, Number(r.rpm))]))
+        .filter((d) => !d.allowed);
+      return waits.length === 0 ? null : Math.max(1, ...waits.map((d) => d.retryAfterMs));
+    },
   };
 }

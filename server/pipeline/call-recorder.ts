@@ -1,7 +1,7 @@
 // What the final record needs from steps deep inside a call, kept even when a later step fails:
 // one method per fact, each called by the one step that finds it. What the handler produced is
 // not here: that is its typed result, projected for the record by the procedure's AuditProjection.
-import type { AtomicStep } from "../audit/writer.ts";
+import type { FixedStep } from "../../db/index.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Verdict } from "../guard/detect.ts";
 import { newCallId } from "../ids.ts";
@@ -10,7 +10,7 @@ import type { ModelUsage } from "../model/provider.ts";
 const SEVERITY: Record<Verdict, number> = { allow: 0, flag: 1, block: 2 };
 
 /** Token settlement and guard penalty for the call, given the guard's verdict; null: nothing to change. */
-export type Settlement = (verdict: Verdict | null) => AtomicStep<void> | null;
+export type Settlement = (verdict: Verdict | null) => FixedStep<void> | null;
 
 export class CallRecorder {
   readonly callId = newCallId();
@@ -78,7 +78,7 @@ export class CallRecorder {
   get usage(): ModelUsage | null {
     return this.#usage;
   }
-  settlement(): AtomicStep<void> | null {
+  settlement(): FixedStep<void> | null {
     return this.#settlement?.(this.#verdict) ?? null;
   }
 }

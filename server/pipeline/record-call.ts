@@ -114,7 +114,7 @@ async function commitFinal(
     if (reason === "unavailable") throw error;
     const settlement = call.settlement();
     // The writer bounds each commit by the database deadline (queue time excluded).
-    await (settlement ? ctx.audit.appendAtomic([record], settlement) : ctx.audit.append(record));
+    await (settlement ? ctx.audit.appendWith([record], settlement) : ctx.audit.append(record));
     ctx.metrics.observeStage("audit", (performance.now() - writeStarted) / 1000);
     ctx.metrics.recordCall(record);
   } catch (cause) {

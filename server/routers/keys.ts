@@ -2,19 +2,11 @@
 // revoke, rotate and limit changes for `admin:keys`.
 import { z } from "zod";
 import type { Scope } from "../auth/scopes.ts";
+import { checkDerivable } from "../keys/grants.ts";
+import { listKeys, ownLimits, scopesOfKey, showKey } from "../keys/lookup.ts";
+import { revokeKey, rotateKey, setLimits } from "../keys/manage.ts";
+import { createKey, deriveKey } from "../keys/mint.ts";
 import { createKeyInput, deriveKeyInput, keyId, rotateKeyInput, setLimitsInput } from "../keys/schemas.ts";
-import {
-  checkDerivable,
-  createKey,
-  deriveKey,
-  listKeys,
-  ownLimits,
-  revokeKey,
-  rotateKey,
-  scopesOfKey,
-  setLimits,
-  showKey,
-} from "../keys/service.ts";
 import { nothingAudited, router, scopedProcedure } from "../trpc.ts";
 
 /** The audit keeps the key id and expiry of a minted key, never the key itself. */

@@ -3,7 +3,7 @@
 import { getTableColumns, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { type AuditRow, auditLog } from "../../db/index.ts";
-import { hashRecord } from "../../server/audit/writer.ts";
+import { hashRecord } from "../../server/audit/chain.ts";
 import { createLogger } from "../../server/logger.ts";
 import { openServices } from "../../server/services.ts";
 import { auditRows, callerFor, createTestKey, useTestServices } from "../helpers/services.ts";

@@ -2,7 +2,7 @@
 // sees the first phase's rows, and any failure (a statement's or `then`'s own) leaves nothing
 // behind and a connection pool that still works.
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { DatabaseHandle, Statement } from "../../db/index.ts";
+import type { DatabaseHandle, Deadline, Statement } from "../../db/index.ts";
 import { workerDatabase } from "../helpers/database.ts";
 
 let db: DatabaseHandle;
@@ -10,6 +10,11 @@ const TABLE = `transact_probe_${process.pid}`;
 const insert = (value: number): Statement => ({
   text: `insert into ${TABLE} (value) values ($1::int) returning value`,
   params: [value],
+});
+/** A deadline with `ms` left (fixed, so the statement_timeout it sets is known). */
+const deadline = (ms: number, signal = new AbortController().signal): Deadline => ({
+  signal,
+  remainingMs: () => ms,
 });
 const values = async () =>
   (await db.transact([{ text: `select value from ${TABLE} order by value`, params: [] }]))[0]?.map(
@@ -45,13 +50,21 @@ describe("transact", () => {
   });
 
   it("sends nothing once its caller's deadline has passed", async () => {
-    await expect(db.transact([insert(11)], undefined, AbortSignal.abort())).rejects.toThrow(/abort/i);
-    await expect(db.transact([insert(12)], () => [insert(13)], AbortSignal.abort())).rejects.toThrow(
-      /abort/i,
-    );
+    const passed = deadline(0, AbortSignal.abort());
+    await expect(db.transact([insert(11)], undefined, passed)).rejects.toThrow(/abort/i);
+    await expect(db.transact([insert(12)], () => [insert(13)], passed)).rejects.toThrow(/abort/i);
     expect(await values()).toEqual([]);
-    await db.transact([insert(14)], undefined, new AbortController().signal);
+    await db.transact([insert(14)], undefined, deadline(1000));
     expect(await values()).toEqual([14]);
+  });
+
+  it("bounds every statement of the transaction by what is left of the deadline", async () => {
+    const timeout = { text: "select current_setting('statement_timeout') as value", params: [] };
+    // In both phases, and only for this transaction (SET LOCAL): the next one has its default.
+    const rows = await db.transact([timeout], () => [timeout], deadline(1234.7));
+    expect(rows.map((r) => r[0]?.value)).toEqual(["1234ms", "1234ms"]);
+    const [after] = await db.transact([timeout]);
+    expect(after?.[0]?.value).not.toBe("1234ms");
   });
 
   it("rolls back the first phase when choosing the second throws", async () => {

@@ -18,7 +18,7 @@ import { localOperator } from "../../server/auth/principal.ts";
 import { loadConfig } from "../../server/config.ts";
 import { createContext } from "../../server/context.ts";
 import { newCallId } from "../../server/ids.ts";
-import { createKey } from "../../server/keys/service.ts";
+import { createKey } from "../../server/keys/mint.ts";
 import { createLogger } from "../../server/logger.ts";
 import { openServices } from "../../server/services.ts";
 import { type ServeProcess, sharedSecrets, startServeProcess } from "../helpers/serve-process.ts";

@@ -12,7 +12,7 @@ import type { ThrottleSettings } from "../../server/auth/throttle.ts";
 import type { Config } from "../../server/config.ts";
 import { type Clock, createContext, type RequestInfo } from "../../server/context.ts";
 import { newCallId, newRequestId } from "../../server/ids.ts";
-import { createKey } from "../../server/keys/service.ts";
+import { createKey } from "../../server/keys/mint.ts";
 import { createLogger } from "../../server/logger.ts";
 import type { ModelProvider } from "../../server/model/provider.ts";
 import { appRouter } from "../../server/routers/app.ts";

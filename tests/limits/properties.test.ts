@@ -4,14 +4,14 @@
 import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { keyLimits } from "../../db/index.ts";
+import { keyLimits, type Rows } from "../../db/index.ts";
 import type { Principal } from "../../server/auth/principal.ts";
 import { localOperator } from "../../server/auth/principal.ts";
 import { hasScope } from "../../server/auth/scopes.ts";
 import type { ScopegateError } from "../../server/errors.ts";
-import { checkGrantable } from "../../server/keys/service.ts";
+import { checkGrantable } from "../../server/keys/grants.ts";
 import { emissionIntervalMs, gcra } from "../../server/limits/gcra.ts";
-import { chargeCall } from "../../server/limits/metering.ts";
+import { chargeCall, takeRateSlot } from "../../server/limits/metering.ts";
 import { workerDatabase } from "../helpers/database.ts";
 import { callerFor, createTestKey, rememberIssued, useTestServices } from "../helpers/services.ts";
 import { TestClock, testClockOf } from "../pipeline/support.ts";
@@ -65,7 +65,31 @@ describe("GCRA arithmetic", () => {
   });
 });
 
-describe("the SQL charge applies the same rule", () => {
+// Each statement of metering.ts that takes a rate slot, and what it says about a refusal.
+const rateStatements = [
+  {
+    name: "the admission charge",
+    take: (id: string, at: Date) => {
+      const charge = chargeCall([id], { now: at, reserveTokens: 0 });
+      return { statement: charge.statement, refusal: (rows: Rows) => charge.refusal(rows) };
+    },
+  },
+  {
+    name: "the rate slot alone",
+    take: (id: string, at: Date) => {
+      const slot = takeRateSlot([id], at);
+      return {
+        statement: slot.statement,
+        refusal: (rows: Rows) => {
+          const retryAfterMs = slot.retryAfterMs(rows);
+          return retryAfterMs === null ? null : { reason: "rate_limited", retryAfterMs };
+        },
+      };
+    },
+  },
+];
+
+describe.each(rateStatements)("the SQL of $name applies the same rule", ({ take }) => {
   it("agrees with gcra() call by call", async () => {
     const { handle } = await workerDatabase();
     let run = 0;
@@ -81,9 +105,9 @@ describe("the SQL charge applies the same rule", () => {
           for (const gap of gaps) {
             now += gap;
             const expected = gcra(tat, now, rpm);
-            const charge = chargeCall([id], { now: new Date(now), reserveTokens: 0 });
-            const [rows] = await handle.transact([charge.statement]);
-            const refusal = charge.refusal(rows ?? []);
+            const step = take(id, new Date(now));
+            const [rows] = await handle.transact([step.statement]);
+            const refusal = step.refusal(rows ?? []);
             expect(refusal === null).toBe(expected.allowed);
             if (expected.allowed) tat = expected.tat;
             else expect(refusal).toEqual({ reason: "rate_limited", retryAfterMs: expected.retryAfterMs });
