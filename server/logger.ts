@@ -4,7 +4,7 @@
 // whole. Each string is redacted before JSON escapes it: in the escaped line a secret after a
 // newline (`\nsk-…`) loses the word boundary the rules look for, and a rule matching across `\n`
 // would break the line's JSON.
-import { type DestinationStream, type LogFn, type Logger as PinoLogger, pino } from "pino";
+import { type DestinationStream, pino } from "pino";
 import { redactSecrets } from "./guard/redact.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
@@ -42,21 +42,17 @@ export function createLogger(level: LogLevel, write?: (line: string) => void): L
     {
       level,
       base: undefined,
-      messageKey: "msg",
       timestamp: () => `,"ts":"${new Date().toISOString()}"`,
       formatters: { level: (label) => ({ level: label }), log: redactFields },
-      // Runs only for enabled levels (pino swaps disabled ones for a no-op).
-      hooks: { logMethod: redactMessage },
       redact: { paths: SECRET_PATHS, censor: "[redacted]" },
     },
     destination,
   );
-  return {
-    debug: (m, f) => log.debug(f ?? {}, m),
-    info: (m, f) => log.info(f ?? {}, m),
-    warn: (m, f) => log.warn(f ?? {}, m),
-    error: (m, f) => log.error(f ?? {}, m),
-  };
+  // The message goes in as the first field, so it precedes the fields on the line as it always
+  // did (scripts match on that) and is redacted with them. The level is fixed: a disabled one is a no-op.
+  const method = (at: Exclude<LogLevel, "silent">): Logger[typeof at] =>
+    log.isLevelEnabled(at) ? (msg, fields) => log[at]({ msg, ...fields }) : () => {};
+  return { debug: method("debug"), info: method("info"), warn: method("warn"), error: method("error") };
 }
 
 // How deep a chain of `cause`s (and nested fields) is followed: enough for driver -> pool -> ours,
@@ -64,13 +60,7 @@ export function createLogger(level: LogLevel, write?: (line: string) => void): L
 const MAX_DEPTH = 8;
 const MAX_CAUSE_DEPTH = 5;
 
-function redactMessage(this: PinoLogger, args: Parameters<LogFn>, method: LogFn): void {
-  const [fields, message] = args;
-  if (typeof message === "string") method.apply(this, [fields, redactSecrets(message).text]);
-  else method.apply(this, args);
-}
-
-/** pino `formatters.log`: a copy of the fields with every string redacted and errors serialized. */
+/** pino `formatters.log`: a copy of the fields (message included) with every string redacted and errors serialized. */
 function redactFields(fields: Record<string, unknown>): Record<string, unknown> {
   return redactObject(fields, 0);
 }

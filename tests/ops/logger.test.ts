@@ -19,6 +19,8 @@ describe("logger", () => {
     logger.warn("written", { port: 3000 });
     logger.error("also written");
     expect(lines).toHaveLength(2);
+    // The message precedes the fields: scripts grep a line for the message, then a field.
+    expect(lines[0]).toMatch(/"msg":"written","port":3000/);
     for (const line of lines) expect(line.endsWith("}\n")).toBe(true);
     const first = parsed(lines[0]);
     expect(first).toMatchObject({ level: "warn", msg: "written", port: 3000 });
