@@ -9,7 +9,7 @@ if [[ -x /usr/bin/chromium ]]; then
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "browser-setup: no apt-get here; tests/browser will be skipped" >&2
+  echo "browser-setup: no apt-get here; install chromium or set CHROMIUM_PATH (tests/browser fail under CI without it)" >&2
   exit 0
 fi
 

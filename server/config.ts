@@ -7,15 +7,11 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import { describeTarget } from "../db/connection-errors.ts";
 import { generateSigningKeyText, parsePublicKey, parseSigningKey, type SigningKey } from "./audit/signing.ts";
+import type { GuardThresholds } from "./guard/detect.ts";
 
 export interface VersionedSecret {
   version: number;
   key: Buffer;
-}
-
-export interface GuardThresholds {
-  flag: number;
-  block: number;
 }
 
 export interface AuditConfig {

@@ -5,7 +5,7 @@
 
 import type { RuleEvidence } from "../../server/guard/detect.ts";
 import { DEFAULT_THRESHOLDS, detectInjection } from "../../server/guard/detect.ts";
-import type { RuleSet } from "../../server/guard/rules.ts";
+import type { RuleSet } from "../../server/guard/rule-hit.ts";
 import { type EvalRow, loadExtraRows, loadRows } from "./data.ts";
 import { evidenceFor, fitModel, scoreRows } from "./model/cv.ts";
 import { fmt, pct, type Rate, rate, type Summary, summarize, table } from "./summary.ts";

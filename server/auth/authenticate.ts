@@ -12,12 +12,11 @@ import { withDatabase } from "../db-errors.ts";
 import { fail } from "../errors.ts";
 import { containsCredential } from "../guard/redact.ts";
 import { tokensToday, utcDay } from "../limits/gcra.ts";
+import { END_USER_PATTERN } from "./end-user.ts";
 import { parseKey } from "./key-format.ts";
 import { type KeyRecord, loadKeyRecord } from "./key-store.ts";
 import { localOperator, type Principal } from "./principal.ts";
 import { fingerprint, hashSecret, secretMatches } from "./secret-hash.ts";
-
-export const END_USER_PATTERN = /^[A-Za-z0-9._@:-]{1,128}$/;
 
 /** What the audit layer may keep of a presented credential: never the credential itself. */
 export interface PresentedCredential {
@@ -147,7 +146,7 @@ async function upgradePepper(ctx: Context, keyId: string, version: number, secre
 
 function resolveEndUser(header: string | undefined, bound: string | null): string | null {
   if (header !== undefined && !END_USER_PATTERN.test(header)) {
-    fail("BAD_REQUEST", "invalid_end_user", "x-end-user must match ^[A-Za-z0-9._@:-]{1,128}$.");
+    fail("BAD_REQUEST", "invalid_end_user", `x-end-user must match ${END_USER_PATTERN.source}.`);
   }
   // A credential is not a user name: one sent here is refused, never stored as the end user.
   if (header !== undefined && containsCredential(header)) {

@@ -2,7 +2,8 @@
 // weights combine into one score, mapped to a verdict with configurable thresholds. (A statistical
 // model was tried and did not earn its place: bench/guard-eval/results.md.)
 
-import { applyRules, type RuleHit, type RuleSet, type TextKind } from "./rules.ts";
+import type { RuleHit, RuleSet, TextKind } from "./rule-hit.ts";
+import { applyRules } from "./rules.ts";
 import { sanitizeText } from "./sanitize.ts";
 import { adversarialSuffix } from "./suffix.ts";
 import { buildViews, hiddenPayloadViews, type View } from "./views.ts";

@@ -3,7 +3,7 @@
 // formats, priming) and a harmful request wrapped in a role-play or persuasion scenario. Each counts
 // distinct kinds of cue; benign role-play prompts show one or two kinds, attacks show several.
 
-import type { RuleHit } from "./rules.ts";
+import type { RuleHit } from "./rule-hit.ts";
 
 /** The kinds of cue of a jailbreak persona set-up, each a family of phrasings. */
 const PERSONA_CUES: ReadonlyArray<RegExp> = [

@@ -2,7 +2,7 @@
 // same structure as the English rules (verb + target + scope, in any order within a window) over a
 // small per-language lexicon, on accent-folded tokens. Returns the English rules' flags.
 
-import type { RuleHit } from "./rules.ts";
+import type { RuleHit } from "./rule-hit.ts";
 
 const Cls = {
   OverrideVerb: 1,

@@ -4,21 +4,8 @@
 import { harmfulRoleplay, personaFraming } from "./framing.ts";
 import { classify, WordClass } from "./lexicon.ts";
 import { multilingualHits } from "./multilingual.ts";
+import type { RuleHit, RuleSet, TextKind } from "./rule-hit.ts";
 import { structuralHits } from "./structure.ts";
-
-export type TextKind = "prompt" | "document";
-
-/**
- * Which rules run, by the data they were written from: "dev" leaves out the changes written from
- * prompt-guard-extra (bench/guard-eval/changes.md), so the bench can score dev-written rules on extra.
- * Everything else uses "all".
- */
-export type RuleSet = "all" | "dev";
-
-export interface RuleHit {
-  flag: string;
-  weight: number;
-}
 
 const WINDOW = 8;
 // Texts longer than this are tokenized only around anchor words, so long documents stay fast.

@@ -3,7 +3,7 @@
 // paired with a target that is the model's own instructions or the text before the user's turn, in
 // any word order and across a sentence boundary when a pronoun points back ("Your rules? Ignore them.").
 
-import type { RuleHit, RuleSet } from "./rules.ts";
+import type { RuleHit, RuleSet } from "./rule-hit.ts";
 
 const T = {
   /** Actions that cancel instructions. */

@@ -1,7 +1,7 @@
 // Detects optimizer-generated adversarial suffixes (GCG-style): a tail of tokens that no person
 // writes — symbols glued inside words, case flips, bracket soup — after a fluent request.
 
-import type { RuleHit, RuleSet } from "./rules.ts";
+import type { RuleHit, RuleSet } from "./rule-hit.ts";
 
 const TAIL_TOKENS = 20;
 const SYMBOLS = /[[\]{}()<>$\\^~|=*#@`"';:!?%+]/g;

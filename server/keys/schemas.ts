@@ -1,15 +1,14 @@
 // Input shapes for key management.
 import { z } from "zod";
-import { END_USER_PATTERN } from "../auth/authenticate.ts";
+import { END_USER_PATTERN, END_USER_RULE } from "../auth/end-user.ts";
 import { KEY_ID_PATTERN } from "../auth/key-format.ts";
 import { describeValidScopes, isKnownScope } from "../auth/scopes.ts";
 import { credentialFree } from "../guard/credential-free.ts";
 
 export const keyId = z.string().regex(KEY_ID_PATTERN, "a 12-character key id");
-export const ownerName = credentialFree(
-  z.string().regex(/^[A-Za-z0-9._@:-]{1,128}$/, "letters, digits and . _ @ : - (1-128)"),
-);
-const endUserName = credentialFree(z.string().regex(END_USER_PATTERN));
+const endUserName = credentialFree(z.string().regex(END_USER_PATTERN, END_USER_RULE));
+// An owner is often the end user a key is bound to: named alike.
+export const ownerName = endUserName;
 // Unknown or malformed scopes are bad input, refused before admission like any invalid field.
 export const scopeList = z
   .array(

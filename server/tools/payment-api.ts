@@ -6,7 +6,7 @@ import { z } from "zod";
 import { linkedAbort } from "../abort.ts";
 import { prompt } from "../guard/untrusted.ts";
 import { PAYMENT_API } from "./names.ts";
-import type { Tool } from "./registry.ts";
+import type { Tool } from "./tool.ts";
 import { ToolFailure } from "./tool-failure.ts";
 
 export const PAYMENT_ID_PATTERN = /^pay_[A-Za-z0-9]{1,64}$/;

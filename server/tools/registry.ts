@@ -2,34 +2,13 @@
 // `tool:<name>` and an executor. Which tools a call may use is decided here, outside the model:
 // offered = asked for by the caller AND held by the key AND allowed for the key's environment.
 import { z } from "zod";
-import type { Database } from "../../db/index.ts";
 import type { Principal } from "../auth/principal.ts";
 import { hasScope, type Scope, toolScope } from "../auth/scopes.ts";
 import type { Config } from "../config.ts";
-import type { Logger } from "../logger.ts";
 import type { ToolSpec } from "../model/provider.ts";
-import type { ToolName } from "./names.ts";
 import { paymentApiTool } from "./payment-api.ts";
 import { searchDocumentsTool } from "./search-documents.ts";
-
-/** What a tool may use while it runs: never more than the calling key holds. */
-export interface ToolContext {
-  principal: Principal;
-  db: Database;
-  logger: Logger;
-  signal: AbortSignal;
-}
-
-export interface Tool<TArgs = unknown> {
-  name: ToolName;
-  description: string;
-  /** Strict: unknown fields are rejected. */
-  args: z.ZodType<TArgs>;
-  /** Reaches outside this process; `test` keys never get such tools. */
-  external: boolean;
-  /** The result is untrusted text; the caller spotlights it before the model sees it. */
-  execute(args: TArgs, context: ToolContext): Promise<string>;
-}
+import type { Tool } from "./tool.ts";
 
 export const scopeOf = (tool: Pick<Tool, "name">): Scope => toolScope(tool.name);
 

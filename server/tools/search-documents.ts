@@ -6,7 +6,7 @@ import { documents } from "../../db/index.ts";
 import type { Principal } from "../auth/principal.ts";
 import { withDatabase } from "../db-errors.ts";
 import { SEARCH_DOCUMENTS } from "./names.ts";
-import type { Tool } from "./registry.ts";
+import type { Tool } from "./tool.ts";
 
 const args = z.strictObject({
   query: z.string().min(1).max(200),

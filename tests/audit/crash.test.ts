@@ -19,6 +19,7 @@ import { openServices, type RunningServices } from "../../server/services.ts";
 import { createScratchDatabase, dropDatabase, testDatabaseUrl } from "../helpers/database.ts";
 import { type ServeProcess, sharedSecrets, startServeProcess } from "../helpers/serve-process.ts";
 import { auditRows, createTestKey, testAuditConfig, testConfig } from "../helpers/services.ts";
+import { otherDatabase } from "../helpers/skip.ts";
 import { auditTempDir } from "./support.ts";
 
 const baseUrl = testDatabaseUrl();
@@ -65,7 +66,8 @@ function runCli(args: string[], env: Record<string, string>): Promise<{ code: nu
 
 // Without a real Postgres there is no second process to kill: PGlite is single-process, and a
 // killed embedded server is the same chain logic as this test exercises.
-describe.skipIf(!baseUrl)("a serve process killed with SIGKILL under load (Postgres)", () => {
+const skipped = otherDatabase("postgres");
+describe.skipIf(skipped)("a serve process killed with SIGKILL under load (Postgres)", () => {
   let databaseUrl = "";
   let dataDir = "";
   let env: Record<string, string> = {};

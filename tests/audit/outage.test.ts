@@ -13,6 +13,7 @@ import type { Completion, CompletionRequest, ModelProvider } from "../../server/
 import { openServices, type RunningServices } from "../../server/services.ts";
 import { createScratchDatabase, dropDatabase, testDatabaseUrl } from "../helpers/database.ts";
 import { auditRows, callerFor, createTestKey, testAuditConfig, testConfig } from "../helpers/services.ts";
+import { otherDatabase } from "../helpers/skip.ts";
 import { TcpProxy } from "../helpers/tcp-proxy.ts";
 import { expectRefusal } from "../pipeline/support.ts";
 import { auditTempDir, verifyNow } from "./support.ts";
@@ -69,7 +70,8 @@ async function expectUnavailable(call: Promise<unknown>): Promise<number> {
 }
 
 // An outage needs a database on the other side of a socket; embedded PGlite runs in-process.
-describe.skipIf(!baseUrl)("the database fails during a call (Postgres behind a TCP proxy)", () => {
+const skipped = otherDatabase("postgres");
+describe.skipIf(skipped)("the database fails during a call (Postgres behind a TCP proxy)", () => {
   let databaseUrl = "";
   let direct: DatabaseHandle;
   let proxy: TcpProxy;

@@ -6,7 +6,10 @@ import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-export const hasBrowser = existsSync(CHROMIUM);
+/** Why chromium cannot run here, or null when it can. */
+export const browserMissing = existsSync(CHROMIUM)
+  ? null
+  : `no chromium at ${CHROMIUM} (run .ci/browser-setup.sh or set CHROMIUM_PATH)`;
 
 export const DESKTOP = { width: 1280, height: 900 } as const;
 export const PHONE = { width: 390, height: 844 } as const;

@@ -14,21 +14,16 @@ import { OfflineProvider } from "../../server/model/offline.ts";
 import type { Completion, CompletionRequest, ModelProvider } from "../../server/model/provider.ts";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
 import { auditRows, createTestKey, useTestServices } from "../helpers/services.ts";
+import { missingPrerequisite } from "../helpers/skip.ts";
 import {
   type Browser,
-  CHROMIUM,
-  hasBrowser,
+  browserMissing,
   launchChromium,
   layoutProblems,
   PHONE,
   watchProblems,
 } from "./chromium.ts";
 
-if (!hasBrowser) {
-  console.warn(
-    `[tests/browser] skipped: no browser at ${CHROMIUM} (run .ci/browser-setup.sh or set CHROMIUM_PATH)`,
-  );
-}
 const ARTIFACTS = join(process.cwd(), "tests", "artifacts");
 const QUESTION =
   `Which scopes does this key hold, and what may it do with them? ${"Please explain each scope in turn, with an example of a call it allows and one it refuses. ".repeat(4)}`.trim();
@@ -69,7 +64,7 @@ function eventually<T>(read: () => Promise<T> | T) {
 
 const services = useTestServices(() => ({ model: new EchoModel() }));
 
-describe.skipIf(!hasBrowser)("demo page in chromium", () => {
+describe.skipIf(missingPrerequisite("chromium", browserMissing))("demo page in chromium", () => {
   let browser: Browser;
   let server: TestServer;
   let page: Page;

@@ -11,6 +11,7 @@ import { createDemoPage, DEMO_PAGE_CSP, defaultAssetsDir, isLoopback } from "../
 import { createHttpServer } from "../../server/http/server.ts";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
 import { auditRows, createTestKey, useTestServices } from "../helpers/services.ts";
+import { missingPrerequisite } from "../helpers/skip.ts";
 
 const services = useTestServices();
 const open: Array<{ close(): Promise<void> }> = [];
@@ -176,7 +177,9 @@ describe("/demo-key", () => {
     .flat()
     .find((a) => a && a.family === "IPv4" && !a.internal)?.address;
 
-  it.skipIf(!external)("is refused to a peer that is not loopback, even with a loopback Host", async () => {
+  it.skipIf(
+    missingPrerequisite("a non-loopback IPv4 interface", external ? null : "no non-loopback IPv4 address"),
+  )("is refused to a peer that is not loopback, even with a loopback Host", async () => {
     const demo = await demoKeyFile();
     const page = await createDemoPage(services(), { demoKeyPath: demo.path });
     const server = createHttpServer(services(), { extraRoutes: page.handle });

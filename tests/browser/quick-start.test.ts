@@ -6,10 +6,12 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditLog, documents } from "../../db/index.ts";
 import { DEMO_DOCUMENTS, DEMO_SOURCE } from "../../server/documents/demo-seed.ts";
-import { type Browser, hasBrowser, launchChromium, watchProblems } from "./chromium.ts";
+import { missingPrerequisite } from "../helpers/skip.ts";
+import { type Browser, browserMissing, launchChromium, watchProblems } from "./chromium.ts";
 import { openWithDemoKey, type QuickStart, startQuickStart, summarizeDocument } from "./quick-start.ts";
 
-describe.skipIf(!hasBrowser)("the embedded quick start's demo page", () => {
+const skipped = missingPrerequisite("chromium", browserMissing);
+describe.skipIf(skipped)("the embedded quick start's demo page", () => {
   let browser: Browser;
   let quick: QuickStart;
 

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createScratchDatabase, dropDatabase } from "../helpers/database.ts";
+import { otherDatabase } from "../helpers/skip.ts";
 import {
   type CliResult,
   type Env,
@@ -180,7 +181,7 @@ describe("CLI commands against a running server", { timeout: 180_000 }, () => {
     expect(refused.stderr).toContain("keys:derive");
   });
 
-  it.skipIf(baseUrl !== undefined)(
+  it.skipIf(otherDatabase("pglite"))(
     "migrate refuses while the server holds the data directory, and leaves its lock alone",
     async () => {
       const lockFile = join(dataDir, "scopegate.lock");
@@ -204,7 +205,7 @@ describe("CLI commands against a running server", { timeout: 180_000 }, () => {
   );
 });
 
-describe.skipIf(baseUrl !== undefined)("scopegate migrate on its own", { timeout: 180_000 }, () => {
+describe.skipIf(otherDatabase("pglite"))("scopegate migrate on its own", { timeout: 180_000 }, () => {
   it("with no server it takes the lock, migrates, and releases the lock", async () => {
     const dataDir = tempDataDir();
     try {

@@ -2,6 +2,7 @@
 // shared secrets and the model provider in the child environment, as production requires.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createScratchDatabase, dropDatabase } from "../helpers/database.ts";
+import { otherDatabase } from "../helpers/skip.ts";
 import {
   type Env,
   postgresEnv,
@@ -17,7 +18,7 @@ import { createKey, createKeyWhileServing, documentsAndAudit, revokeWithServerSt
 const baseUrl = process.env.DATABASE_URL;
 
 // Without DATABASE_URL there is no Postgres to run against; embedded.test.ts covers PGlite.
-describe.skipIf(baseUrl === undefined)("CLI on Postgres", { timeout: 180_000 }, () => {
+describe.skipIf(otherDatabase("postgres"))("CLI on Postgres", { timeout: 180_000 }, () => {
   let databaseUrl: string;
   let dataDir: string;
   let env: Env;

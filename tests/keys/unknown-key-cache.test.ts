@@ -12,6 +12,7 @@ import { createLogger } from "../../server/logger.ts";
 import { openServices, type RunningServices } from "../../server/services.ts";
 import { workerDatabase } from "../helpers/database.ts";
 import { createTestKey, requestInfo, useTestServices } from "../helpers/services.ts";
+import { otherDatabase } from "../helpers/skip.ts";
 import { outcomeOf } from "../pipeline/support.ts";
 
 const services = useTestServices();
@@ -105,7 +106,7 @@ describe("unknown key ids", () => {
   });
 });
 
-describe.skipIf(!process.env.DATABASE_URL)("unknown key ids across processes", () => {
+describe.skipIf(otherDatabase("postgres"))("unknown key ids across processes", () => {
   it("a key created by one process works at once in another that had cached ids as unknown", async () => {
     const s = services();
     const { url } = await workerDatabase();

@@ -10,6 +10,7 @@ import { openServices, type RunningServices } from "../../server/services.ts";
 import { createScratchDatabase, dropDatabase, testDatabaseUrl } from "../helpers/database.ts";
 import { type ServeProcess, sharedSecrets, startServeProcess } from "../helpers/serve-process.ts";
 import { createTestKey, type KeyOptions, testConfig } from "../helpers/services.ts";
+import { otherDatabase } from "../helpers/skip.ts";
 
 const baseUrl = testDatabaseUrl();
 
@@ -50,7 +51,7 @@ async function msUntilRefused(server: ServeProcess, key: string, reason: string)
   return Number.POSITIVE_INFINITY;
 }
 
-describe.skipIf(!baseUrl)("two server processes on one Postgres", () => {
+describe.skipIf(otherDatabase("postgres"))("two server processes on one Postgres", () => {
   let databaseUrl = "";
   let sql: postgres.Sql;
   let a: ServeProcess;

@@ -17,6 +17,7 @@ import { openServices, type RunningServices } from "../../server/services.ts";
 import { createScratchDatabase, dropDatabase, testDatabaseUrl } from "../helpers/database.ts";
 import { type ServeProcess, sharedSecrets, startServeProcess } from "../helpers/serve-process.ts";
 import { createTestKey, testConfig } from "../helpers/services.ts";
+import { otherDatabase } from "../helpers/skip.ts";
 
 const baseUrl = testDatabaseUrl();
 const BIN = fileURLToPath(new URL("../../bin/scopegate.mjs", import.meta.url));
@@ -37,7 +38,7 @@ async function sqlState(run: () => Promise<unknown>): Promise<string | null> {
   }
 }
 
-describe.skipIf(!baseUrl)("least-privilege database roles", () => {
+describe.skipIf(otherDatabase("postgres"))("least-privilege database roles", () => {
   const suffix = randomBytes(4).toString("hex");
   const roles = { owner: `sg_owner_${suffix}`, app: `sg_app_${suffix}` };
   let databaseUrl = "";

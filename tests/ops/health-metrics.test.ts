@@ -8,6 +8,7 @@ import { openServices } from "../../server/services.ts";
 import { createScratchDatabase, dropDatabase, testDatabaseUrl } from "../helpers/database.ts";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
 import { callerFor, createTestKey, testConfig, useTestServices } from "../helpers/services.ts";
+import { otherDatabase } from "../helpers/skip.ts";
 import { TcpProxy } from "../helpers/tcp-proxy.ts";
 import { outcomeOf } from "../pipeline/support.ts";
 
@@ -39,7 +40,7 @@ describe("/healthz and /readyz", () => {
   });
 });
 
-describe.skipIf(!testDatabaseUrl())("/readyz when the database goes away", () => {
+describe.skipIf(otherDatabase("postgres"))("/readyz when the database goes away", () => {
   it("turns 503 with a reason, and 200 again when the database returns", async () => {
     const base = testDatabaseUrl() as string;
     const scratch = await createScratchDatabase(base);

@@ -23,6 +23,7 @@ import {
 import { createKey } from "../cli/scenarios.ts";
 import { createScratchDatabase, dropDatabase } from "../helpers/database.ts";
 import { unusedLocalPort } from "../helpers/ports.ts";
+import { otherDatabase } from "../helpers/skip.ts";
 
 const baseUrl = process.env.DATABASE_URL;
 
@@ -49,7 +50,7 @@ function listeningAddress(stderr: string): string | undefined {
   return line ? (JSON.parse(line) as { address?: string }).address : undefined;
 }
 
-describe.skipIf(baseUrl === undefined)("PostgreSQL path", { timeout: 180_000 }, () => {
+describe.skipIf(otherDatabase("postgres"))("PostgreSQL path", { timeout: 180_000 }, () => {
   const admin = baseUrl ?? "";
   let dataDir = "";
   const scratch: string[] = [];

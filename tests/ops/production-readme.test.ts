@@ -18,6 +18,7 @@ import { join, resolve } from "node:path";
 import postgres from "postgres";
 import { afterAll, describe, expect, it } from "vitest";
 import { unusedLocalPort } from "../helpers/ports.ts";
+import { otherDatabase } from "../helpers/skip.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const SCRIPT = join(ROOT, "docs/production.sh");
@@ -58,7 +59,7 @@ const alive = (pid: number) => {
   }
 };
 
-describe.skipIf(baseUrl === undefined)("the README's production sequence", { timeout: 240_000 }, () => {
+describe.skipIf(otherDatabase("postgres"))("the README's production sequence", { timeout: 240_000 }, () => {
   const suffix = randomBytes(4).toString("hex");
   const names = { db: `sg_prod_${suffix}`, owner: `sg_powner_${suffix}`, app: `sg_papp_${suffix}` };
   const work = mkdtempSync(join(tmpdir(), "sg-production-"));

@@ -2,7 +2,7 @@
 // source that yields out-of-fold probabilities only (each row scored by a model that never saw its group).
 
 import { collectEvidence, type RuleEvidence } from "../../../server/guard/detect.ts";
-import type { RuleSet } from "../../../server/guard/rules.ts";
+import type { RuleSet } from "../../../server/guard/rule-hit.ts";
 import { type EvalRow, groupedFolds } from "../data.ts";
 import { extractFeatures, HASH_SIZE, type SparseVector } from "./features.ts";
 import { fitCharLm, rowWeights, type TrainOptions, trainLogistic } from "./logreg.ts";
