@@ -18,6 +18,7 @@ import {
 } from "../../db/index.ts";
 import { DATABASE_DEADLINE_MS, databaseGuard } from "../../server/db-errors.ts";
 import { workerDatabase } from "../helpers/database.ts";
+import { otherDatabase } from "../helpers/skip.ts";
 
 const PROBE = `batch_probe_${process.pid}`;
 const NOTES = `batch_notes_${process.pid}`;
@@ -131,7 +132,7 @@ describe.each(paths)("batcher, $path", ({ insert, bump }) => {
   });
 
   // A second connection can hold a lock only on a server; PGlite has one connection.
-  it.skipIf(!process.env.DATABASE_URL)(
+  it.skipIf(otherDatabase("postgres"))(
     "a lock held past the deadline fails the caller with unavailable in time, and the server cancels the step",
     async () => {
       const { batcher } = newBatcher();
@@ -153,7 +154,7 @@ describe.each(paths)("batcher, $path", ({ insert, bump }) => {
     DATABASE_DEADLINE_MS * 3,
   );
 
-  it.skipIf(!process.env.DATABASE_URL)(
+  it.skipIf(otherDatabase("postgres"))(
     "a lost connection fails the batch and everyone queued behind it with unavailable",
     async () => {
       const { batcher } = newBatcher();
