@@ -41,7 +41,7 @@ interface Profile {
   timeDeltas: number[];
 }
 
-/** Time spent while the load ran, per profile node, in µs (V8 and hrtime share CLOCK_MONOTONIC). */
+/** The measured load on the profile's clock, in µs (V8 and hrtime share CLOCK_MONOTONIC), and its calls. */
 interface Window {
   fromUs: number;
   toUs: number;
@@ -73,7 +73,7 @@ function placeOf(url: string): { file: string; pkg: string; builtin?: string } {
   return { file: "", pkg: path };
 }
 
-function summarize(profile: Profile, window: Window | null): Summary {
+function summarize(profile: Profile, window: Window): Summary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -83,7 +83,7 @@ function summarize(profile: Profile, window: Window | null): Summary {
   profile.samples.forEach((id, i) => {
     at += profile.timeDeltas[i] ?? 0;
     const us = profile.timeDeltas[i + 1] ?? 0;
-    if (window && (at < window.fromUs || at >= window.toUs)) return;
+    if (at < window.fromUs || at >= window.toUs) return;
     self.set(id, (self.get(id) ?? 0) + us);
   });
   // tsx emits each project file on one line, so a project frame is named by function and file.
@@ -138,7 +138,7 @@ function summarize(profile: Profile, window: Window | null): Summary {
   return {
     busyUs,
     idleUs,
-    calls: window?.calls ?? 0,
+    calls: window.calls,
     self: sorted(selfBy),
     mainCaller: new Map([...callers].map(([name, from]) => [name, sorted(from)[0]?.[0] ?? "-"])),
     files: sorted(files),
