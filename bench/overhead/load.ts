@@ -26,6 +26,8 @@ export interface LoadOptions {
   /** One or more servers; the connections are split evenly between them. */
   urls: string[];
   key: string;
+  /** Several keys: each request takes the next one, round-robin (the many-keys variant). */
+  keys?: readonly string[];
   connections: number;
   seconds: number;
   /** Requests per second over all connections (a fixed-rate soak); unbounded when absent. */
@@ -57,6 +59,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
                 ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
               },
               body: options.body ?? SUMMARIZE_BODY,
+              ...(options.keys && options.keys.length > 1 ? { requests: [rotateKeys(options.keys)] } : {}),
             },
             (error, result) => (error ? reject(error) : resolve(result)),
           );
@@ -75,6 +78,17 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     requests: latencies.length + non2xx,
     non2xx,
     errors: results.reduce((sum, r) => sum + r.errors + r.timeouts, 0),
+  };
+}
+
+/** An autocannon request that carries the next of `keys` on every send. */
+function rotateKeys(keys: readonly string[]): autocannon.Request {
+  let next = 0;
+  return {
+    setupRequest: (request) => {
+      const key = keys[next++ % keys.length];
+      return { ...request, headers: { ...request.headers, authorization: `Bearer ${key}` } };
+    },
   };
 }
 
@@ -146,6 +160,8 @@ export function rssOf(pid: number): { rssMb: number; peakMb: number } {
 export interface Target {
   url: string;
   key: string;
+  /** Every live key of the target (one, or the many-keys variant's). */
+  keys: string[];
   child: ChildProcess;
   stop(): Promise<void>;
 }
@@ -158,13 +174,25 @@ export async function startTarget(
   delayMs: number,
   databaseUrl: string | null,
   nodeArgs: string[] = [],
+  keys = 1,
 ): Promise<Target> {
   const { BENCH_DATABASE_URL: _inherited, ...inherited } = process.env;
   const env = databaseUrl ? { ...inherited, BENCH_DATABASE_URL: databaseUrl } : inherited;
   const child = spawn(
     process.execPath,
     // `--import tsx`, not the tsx CLI (which runs a second process): the pid measured is the server's.
-    [...nodeArgs, "--import", "tsx", TARGET, "--mode", mode, "--delay", String(delayMs)],
+    [
+      ...nodeArgs,
+      "--import",
+      "tsx",
+      TARGET,
+      "--mode",
+      mode,
+      "--delay",
+      String(delayMs),
+      "--keys",
+      String(keys),
+    ],
     { env, stdio: ["ignore", "pipe", "inherit"] },
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -177,10 +205,11 @@ export async function startTarget(
     });
     void exited.then(() => reject(new Error(`benchmark target (${mode}) exited before listening`)));
   });
-  const { url, key } = JSON.parse(line) as { url: string; key: string };
+  const { url, keys: created } = JSON.parse(line) as { url: string; keys: string[] };
   return {
     url,
-    key,
+    key: created[0] ?? "",
+    keys: created,
     child,
     async stop() {
       child.kill("SIGTERM");

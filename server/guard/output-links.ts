@@ -270,8 +270,9 @@ export interface LinkCheck {
    * top-level block (text before that block parses alike whatever follows), or, when that block is
    * a fenced code block still open, its opening line and unfinished last line only (code lines
    * change nothing that follows, so a long code block is not parsed again whole on every delta).
+   * Computed on demand: after the last piece of an output nothing needs it.
    */
-  carry: string;
+  carry(): string;
 }
 
 // micromark re-scans an unterminated inline construct (`<!--`, `<?`, `](`, `_*`) to the end of
@@ -338,6 +339,14 @@ function carryOf(text: string, root: Root): string {
   return block.slice(0, openerEnd) + block.slice(Math.max(openerEnd, block.lastIndexOf("\n") + 1));
 }
 
+// Every construct collectCuts removes or rewrites needs one of these in the source: `[` (links,
+// images, definitions, references), `<` (autolinks, raw HTML, a tag-like `<`), `@` (e-mail,
+// mailto: and xmpp: literals), `://` (scheme literals, bare addresses), `www.` (www literals), or
+// what can spell them in a text node without them in the source: `&` (a character reference) and
+// `\` (an escape: `www\.x` is the text `www.x`). Text with none of them parses to nothing to cut,
+// so it is not parsed: most answers are plain prose.
+const MAY_HOLD_LINK = /[[<&@\\]|:\/\/|www\./i;
+
 // A removal can join its neighbours into a new construct (`[a]<img…>(http://x)`): the result is
 // parsed again until nothing is left to remove.
 const MAX_PASSES = 4;
@@ -350,7 +359,11 @@ export function removeForeignLinks(input: string, policy: LinkPolicy, newFrom = 
   const flags = new Set<LinkFlag>();
   let text = boundParagraphs(input, newFrom);
   if (text !== input) flags.add("long_paragraph_split");
-  const failed = () => ({ text: "", flags: [...flags], unresolved: true, carry: "" });
+  const failed = () => ({ text: "", flags: [...flags], unresolved: true, carry: () => "" });
+  if (!MAY_HOLD_LINK.test(text)) {
+    const plain = text;
+    return { text, flags: [...flags], unresolved: false, carry: () => carryOf(plain, parseMarkdown(plain)) };
+  }
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     const root = parseMarkdown(text);
     let cuts: Cut[];
@@ -360,7 +373,10 @@ export function removeForeignLinks(input: string, policy: LinkPolicy, newFrom = 
       if (error instanceof UnmappedNode) return failed();
       throw error;
     }
-    if (cuts.length === 0) return { text, flags: [...flags], unresolved: false, carry: carryOf(text, root) };
+    if (cuts.length === 0) {
+      const kept = text;
+      return { text, flags: [...flags], unresolved: false, carry: () => carryOf(kept, root) };
+    }
     for (const c of cuts) if (c.flag) flags.add(c.flag);
     text = applyCuts(text, cuts);
   }

@@ -85,7 +85,8 @@ export function createOutputStreamGuard(opts: OutputCheckOptions): OutputStreamG
     else if (chunks.some((c) => window.includes(c))) block("system_prompt_leak");
   };
 
-  const release = (upTo: number) => {
+  /** `last`: nothing follows (end), so no text is carried into a next check. */
+  const release = (upTo: number, last: boolean) => {
     const out = pending.slice(0, upTo);
     pending = pending.slice(upTo);
     releasedTail = (releasedTail + out).slice(-(LEAK_TAIL + 4 * canary.length));
@@ -100,7 +101,7 @@ export function createOutputStreamGuard(opts: OutputCheckOptions): OutputStreamG
       return "";
     }
     const emit = checked.text.slice(live.length);
-    live = checked.carry;
+    if (!last) live = checked.carry();
     return emit;
   };
 
@@ -125,14 +126,14 @@ export function createOutputStreamGuard(opts: OutputCheckOptions): OutputStreamG
       pending += delta;
       inspect();
       if (blocked) return result("");
-      return result(release(cutPoint()));
+      return result(release(cutPoint(), false));
     },
     end(last = "") {
       if (blocked) return result("");
       pending += last;
       inspect();
       if (blocked) return result("");
-      return result(release(pending.length));
+      return result(release(pending.length, true));
     },
   };
 }

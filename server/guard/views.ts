@@ -321,10 +321,30 @@ function decodeSpan(raw: string): string | undefined {
   return undefined;
 }
 
+const ENCODED_CHAR = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_%-")
+  ENCODED_CHAR[c.charCodeAt(0)] = 1;
+
+/**
+ * Whether text holds 16 characters of ENCODED_SPAN's class in a row, which the pattern needs: a
+ * loop over the codes is several times cheaper than the pattern's scan of prose (~7 % of
+ * detection on a 2 KB document), and most text has no such run.
+ */
+function mayHoldEncodedSpan(text: string): boolean {
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 128 && ENCODED_CHAR[c] === 1) {
+      if (++run >= 16) return true;
+    } else run = 0;
+  }
+  return false;
+}
+
 /** One level of decoding of every encoded-looking span, bounded by a shared character budget. */
 function decodeOnce(text: string, budget: { left: number }): string[] {
   const out: string[] = [];
-  const spans = text.matchAll(ENCODED_SPAN);
+  const spans = mayHoldEncodedSpan(text) ? text.matchAll(ENCODED_SPAN) : [];
   const escaped = text.includes("\\x") ? text.matchAll(ESCAPED_HEX_SPAN) : [];
   for (const m of [...spans, ...escaped]) {
     if (budget.left <= 0) break;

@@ -81,14 +81,16 @@ const MESSAGE_OVERHEAD_TOKENS = 4;
  * non-Latin scripts run near a token a character, so a flat four-to-one would under-reserve).
  */
 export function estimateTokens(text: string): number {
-  // The regex engine skips ASCII runs about eight times faster than a charCodeAt loop
-  // (0.2 vs 1.8 ms on 200,000 ASCII characters); every round of a call is estimated.
-  const other = text.length - text.replace(NON_ASCII, "").length;
+  // ASCII text, the common case, is recognized by one native scan. Otherwise the units are counted
+  // in a loop: removing them with a regex built a copy of the text, piece by piece, and a
+  // spotlighted document has a non-ASCII datamark between every two words (13 vs 5 us on 2 KB).
+  if (ASCII_ONLY.test(text)) return Math.ceil(text.length / 4);
+  let other = 0;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) other++;
   return Math.ceil((text.length - other) / 4) + other;
 }
 
-// Without the u flag, so each UTF-16 unit of an astral character counts, as in the estimate.
-const NON_ASCII = /[\u0080-\uffff]+/g;
+const ASCII_ONLY = /^[\0-\x7f]*$/;
 
 /** The longest prefix of `text` whose estimate fits in `maxTokens`: where a model stops at `max_tokens`. */
 export function truncateToTokens(text: string, maxTokens: number): string {
