@@ -14,7 +14,7 @@ import { containsCredential } from "../guard/redact.ts";
 import { tokensToday, utcDay } from "../limits/gcra.ts";
 import { END_USER_PATTERN } from "./end-user.ts";
 import { parseKey } from "./key-format.ts";
-import { type KeyRecord, loadKeyRecord } from "./key-store.ts";
+import { type KeyRecord, loadKeyRecords } from "./key-store.ts";
 import { localOperator, type Principal } from "./principal.ts";
 import { fingerprint, hashSecret, secretMatches } from "./secret-hash.ts";
 
@@ -54,7 +54,13 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 async function findKey(ctx: Context, keyId: string): Promise<KeyRecord | null> {
-  return ctx.keyCache.getOrLoad(keyId, () => withDatabase(() => loadKeyRecord(ctx.database, keyId)));
+  const cached = ctx.keyCache.get(keyId);
+  if (cached !== undefined) return cached;
+  // The lookup has its deadline, and so does this caller's wait: joining behind a lookup in
+  // flight must not stretch the bound on how long a request waits for the database.
+  return withDatabase(() =>
+    ctx.keyCache.load(keyId, (keyIds) => withDatabase(() => loadKeyRecords(ctx.database, keyIds))),
+  );
 }
 
 /** Refuses a failed attempt; repeated failures from one address are slowed, then throttled. */

@@ -1,8 +1,8 @@
 // Loads what authentication needs about a key (its row, its lineage's limits, its ancestors'
-// state) in one query, and caches the answer in-process keyed by key id — hashes only, never a
-// plaintext; "no such key" is cached too. Entries live at most 1 s without confirmation, and are
-// dropped at once on a change notification (LISTEN/NOTIFY) or when the listening connection is
-// re-established.
+// state) in one query shared with the other misses of the moment, and caches the answer
+// in-process keyed by key id — hashes only, never a plaintext; "no such key" is cached too.
+// Entries live at most 1 s without confirmation, and are dropped at once on a change
+// notification (LISTEN/NOTIFY) or when the listening connection is re-established.
 import { sql } from "drizzle-orm";
 import { LRUCache } from "lru-cache";
 import type { Database, DatabaseHandle } from "../../db/index.ts";
@@ -92,24 +92,35 @@ function toState(row: Row): KeyState {
   };
 }
 
-export async function loadKeyRecord(database: DatabaseHandle, keyId: string): Promise<KeyRecord | null> {
-  const rows = await database.rows<Row>(sql`
-    with recursive lineage(id, parent_id, depth) as (
-      select id, parent_id, 0 from api_keys where id = ${keyId}
+/**
+ * The records of every listed key that exists, by key id: one query for the whole list, each
+ * key's lineage walked from its own root. An id with no key is simply absent from the map.
+ */
+export async function loadKeyRecords(
+  database: DatabaseHandle,
+  keyIds: readonly string[],
+): Promise<Map<string, KeyRecord>> {
+  const rows = await database.rows<Row & { root: string }>(sql`
+    with recursive lineage(root, id, parent_id, depth) as (
+      select id, id, parent_id, 0 from api_keys where id = any(${sql.param(keyIds)}::text[])
       union all
-      select k.id, k.parent_id, l.depth + 1 from api_keys k join lineage l on k.id = l.parent_id
+      select l.root, k.id, k.parent_id, l.depth + 1 from api_keys k join lineage l on k.id = l.parent_id
       where l.depth < ${MAX_DEPTH}
     )
-    select l.depth, k.id, k.env, k.secret_hash, k.pepper_version, k.name, k.owner, k.scopes,
+    select l.root, l.depth, k.id, k.env, k.secret_hash, k.pepper_version, k.name, k.owner, k.scopes,
            k.expires_at, k.revoked_at, k.end_user, k.limit_id,
            m.rpm, m.daily_tokens, m.max_uses, m.uses, m.token_day, m.tokens_used
     from lineage l
     join api_keys k on k.id = l.id
     join key_limits m on m.id = k.limit_id
-    order by l.depth`);
-  const [first, ...rest] = rows;
-  if (first?.depth !== 0) return null;
-  return { key: toState(first), ancestors: rest.map(toState) };
+    order by l.root, l.depth`);
+  const records = new Map<string, KeyRecord>();
+  for (const row of rows) {
+    const record = records.get(row.root);
+    if (record) record.ancestors.push(toState(row));
+    else if (Number(row.depth) === 0) records.set(row.root, { key: toState(row), ancestors: [] });
+  }
+  return records;
 }
 
 export const KEY_CHANGES_CHANNEL = "scopegate_key_changes";
@@ -123,15 +134,47 @@ const MAX_ENTRIES = 100_000;
  */
 const MAX_UNKNOWN_ENTRIES = 10_000;
 
+/** Loads the listed keys in one query (the process's database, under its deadline). */
+export type LoadKeys = (keyIds: string[]) => Promise<Map<string, KeyRecord>>;
+
+/** Ids in one lookup at most: the query stays small however many distinct misses arrive at once. */
+const MAX_LOOKUP_IDS = 500;
+
+interface Waiter {
+  promise: Promise<KeyRecord | null>;
+  resolve(record: KeyRecord | null): void;
+  reject(error: unknown): void;
+}
+
+function waiter(): Waiter {
+  let resolve!: Waiter["resolve"];
+  let reject!: Waiter["reject"];
+  const promise = new Promise<KeyRecord | null>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
 export class KeyCache {
   // Least-recently-used with an age limit: a full table drops its oldest entry, never all.
   private known: LRUCache<string, KeyRecord>;
   private unknown: LRUCache<string, true>;
-  /** Loads in flight, so a burst of calls with one cold key costs one query, not one each. */
-  private loading = new Map<string, Promise<KeyRecord | null>>();
+  /**
+   * Misses are coalesced: every id asked for in one event-loop turn, or while a lookup is in
+   * flight, goes to the database in the next single lookup; callers asking for an id already
+   * waiting share its answer. With many live keys whose entries expire together, the misses
+   * then cost one query per turn instead of one pooled connection each.
+   */
+  private waiting = new Map<string, Waiter>();
+  /** Ids of the lookup in flight; dropped on invalidation, so later callers look up afresh. */
+  private inFlight = new Map<string, Waiter>();
+  private lookingUp = false;
+  private scheduled = false;
+  private loadKeys: LoadKeys | null = null;
   hits = 0;
   misses = 0;
-  /** Bumped by every invalidation, so a load that raced a change is not cached. */
+  /** Bumped by every invalidation, so a lookup that raced a change is not cached. */
   private generation = 0;
 
   constructor(now: () => number = () => performance.now()) {
@@ -148,23 +191,58 @@ export class KeyCache {
     return value;
   }
 
-  /** The cached answer, or one load shared by every concurrent caller asking for this key. */
-  async getOrLoad(keyId: string, load: () => Promise<KeyRecord | null>): Promise<KeyRecord | null> {
-    const cached = this.get(keyId);
-    if (cached !== undefined) return cached;
-    let pending = this.loading.get(keyId);
-    if (!pending) {
-      const generation = this.generation;
-      pending = load().then((record) => {
-        // A change notified while loading may predate what was read: do not cache it then.
-        if (generation === this.generation) this.set(keyId, record);
-        return record;
-      });
-      this.loading.set(keyId, pending);
-      const forget = () => this.loading.delete(keyId);
-      pending.then(forget, forget);
+  /**
+   * Looks `keyId` up with the next coalesced lookup (after a `get` miss) and caches the answer.
+   * Each caller gets only its own key's record; a failed lookup fails every caller in it.
+   */
+  load(keyId: string, loadKeys: LoadKeys): Promise<KeyRecord | null> {
+    const joined = this.waiting.get(keyId) ?? this.inFlight.get(keyId);
+    if (joined) return joined.promise;
+    const next = waiter();
+    this.waiting.set(keyId, next);
+    this.loadKeys = loadKeys;
+    this.schedule();
+    return next.promise;
+  }
+
+  private schedule(): void {
+    if (this.lookingUp || this.scheduled || this.waiting.size === 0) return;
+    this.scheduled = true;
+    // setImmediate, not a microtask: requests parsed in this turn's I/O callbacks join too.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.lookUp();
+    });
+  }
+
+  private async lookUp(): Promise<void> {
+    const loadKeys = this.loadKeys;
+    if (!loadKeys) return;
+    const batch: [string, Waiter][] = [];
+    for (const [id, entry] of this.waiting) {
+      if (batch.length === MAX_LOOKUP_IDS) break;
+      batch.push([id, entry]);
+      this.waiting.delete(id);
+      this.inFlight.set(id, entry);
     }
-    return pending;
+    const generation = this.generation;
+    this.lookingUp = true;
+    try {
+      const records = await loadKeys(batch.map(([id]) => id));
+      // A change notified while loading may predate what was read: do not cache it then.
+      const fresh = generation === this.generation;
+      for (const [id, entry] of batch) {
+        const record = records.get(id) ?? null;
+        if (fresh) this.set(id, record);
+        entry.resolve(record);
+      }
+    } catch (error) {
+      for (const [, entry] of batch) entry.reject(error);
+    } finally {
+      for (const [id, entry] of batch) if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
+      this.lookingUp = false;
+      this.schedule();
+    }
   }
 
   set(keyId: string, record: KeyRecord | null): void {
@@ -184,7 +262,7 @@ export class KeyCache {
    */
   invalidate(keyId: string): void {
     this.generation += 1;
-    this.loading.clear();
+    this.inFlight.clear();
     this.unknown.clear();
     const affected = [...this.known.entries()].filter(
       ([id, { key, ancestors }]) =>
@@ -195,7 +273,7 @@ export class KeyCache {
 
   clear(): void {
     this.generation += 1;
-    this.loading.clear();
+    this.inFlight.clear();
     this.known.clear();
     this.unknown.clear();
   }

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { apiKeys, createDatabase, keyLimits } from "../../db/index.ts";
 import { authenticate } from "../../server/auth/authenticate.ts";
 import { generateKey } from "../../server/auth/key-format.ts";
-import { KeyCache, loadKeyRecord, notifyKeyChanged } from "../../server/auth/key-store.ts";
+import { KeyCache, loadKeyRecords, notifyKeyChanged } from "../../server/auth/key-store.ts";
 import { hashSecret } from "../../server/auth/secret-hash.ts";
 import { createContext } from "../../server/context.ts";
 import { createLogger } from "../../server/logger.ts";
@@ -95,7 +95,7 @@ describe("unknown key ids", () => {
     const real = await createTestKey(s, { scopes: ["endpoint:summarize-doc"] });
     // A cache of its own: the services' cache also hears this key's creation notification.
     const cache = new KeyCache();
-    cache.set(real.keyId, await loadKeyRecord(s.database, real.keyId));
+    cache.set(real.keyId, (await loadKeyRecords(s.database, [real.keyId])).get(real.keyId) ?? null);
     const first = generateKey("live").keyId;
     cache.set(first, null);
     for (let i = 0; i < 10_000; i++) cache.set(generateKey("live").keyId, null);
