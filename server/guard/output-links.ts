@@ -69,18 +69,23 @@ interface Cut {
   flag: LinkFlag | null;
 }
 
+// `<` and `&` are written as character references wherever the check rewrites text, never
+// backslash-escaped: a renderer that reads the line as part of an HTML block (a list item opened by
+// a tag continues one in some renderers) ignores a backslash, but shows `&lt;` and `&amp;` as the
+// same `<` and `&` in Markdown and HTML alike, so neither can open a tag or a reference there.
+const asText = (ch: string) => (ch === "<" ? "&lt;" : ch === "&" ? "&amp;" : `\\${ch}`);
+
 // A `<` that CommonMark reads as text (`<img src=//x/p>` is not a valid tag to micromark) may
-// still open a tag in a laxer renderer or in the browser: in text it is escaped, which every
-// Markdown renderer shows as the same `<`.
+// still open a tag in a laxer renderer or in the browser: in text it is written as `&lt;`.
 const RAW_TAG_OPEN = /(?<!\\)((?:\\\\)*)<(?=[A-Za-z!?/])/g;
 
 // Every ASCII punctuation mark may be backslash-escaped in CommonMark: escaped text re-parses
 // as the same text and can open no construct.
-const escapeMarkdown = (s: string) => s.replace(/[!-/:-@[-`{-~]/g, "\\$&");
+const escapeMarkdown = (s: string) => s.replace(/[!-/:-@[-`{-~]/g, asText);
 // A kept label is escaped only where it could open a link, tag, code span or entity, so that
 // clients showing the raw text see little noise. Replacements need no escape: what they could
 // join with is caught by the next parse.
-const escapeLabel = (s: string) => s.replace(/[\\[\]<>`!&]/g, "\\$&");
+const escapeLabel = (s: string) => s.replace(/[\\[\]<>`!&]/g, asText);
 const LINK_REMOVED = "(link removed)";
 const IMAGE_REMOVED = "(image removed)";
 /** A label that looks like an address is not kept as text: some clients link bare addresses. */
@@ -236,7 +241,7 @@ function collectCuts(text: string, root: Root, policy: LinkPolicy): Cut[] {
         const at = span(node);
         const source = at ? text.slice(at.start, at.end) : "";
         if (at && RAW_TAG_OPEN.test(source))
-          cuts.push({ ...at, replacement: source.replace(RAW_TAG_OPEN, "$1\\<"), flag: null });
+          cuts.push({ ...at, replacement: source.replace(RAW_TAG_OPEN, "$1&lt;"), flag: null });
         RAW_TAG_OPEN.lastIndex = 0;
         break;
       }
