@@ -8,7 +8,9 @@
 import type { Nodes, Parent, Root, Text } from "mdast";
 import { fromMarkdown } from "mdast-util-from-markdown";
 import { gfmFromMarkdown } from "mdast-util-gfm";
+import { setextUnderline } from "micromark-core-commonmark";
 import { gfm } from "micromark-extension-gfm";
+import type { Extension, Resolver } from "micromark-util-types";
 import { type DefaultTreeAdapterMap, parseFragment } from "parse5";
 
 export type LinkFlag =
@@ -56,7 +58,32 @@ function urlAllowed(raw: string, policy: LinkPolicy): boolean {
 // text node: it creates links without source offsets, and an escape does not stop it.
 const markdownExtensions = gfmFromMarkdown().map(({ transforms: _, ...rest }) => rest);
 const literalTransforms = gfmFromMarkdown().flatMap((e) => e.transforms ?? []);
-const syntax = [gfm()];
+// micromark's setext heading resolver rebuilds every event of the flow so far (an EditMap over the
+// whole list) for each heading, and the flow spans the document outside containers, so
+// "=\n".repeat(8000) took 4 s (quadratic). The same resolver is run on the events from the
+// heading's content on (all it reads or edits), which are put back in place: the same events, in
+// time proportional to the heading.
+const resolveSetextTail: Resolver = (events, context) => {
+  let start = events.length;
+  while (start-- > 0) {
+    const [kind, token] = events[start] ?? [];
+    if (kind === "enter" && token?.type === "content") break;
+  }
+  const tail = setextUnderline.resolveTo?.(events.slice(start), context) ?? [];
+  events.length = start;
+  for (const event of tail) events.push(event);
+  return events;
+};
+const setextUnderlineLinear = {
+  ...setextUnderline,
+  name: "setextUnderlineTail",
+  resolveTo: resolveSetextTail,
+};
+const linearSetext: Extension = {
+  disable: { null: ["setextUnderline"] },
+  flow: { 45: setextUnderlineLinear, 61: setextUnderlineLinear },
+};
+const syntax = [gfm(), linearSetext];
 
 function parseMarkdown(text: string): Root {
   return fromMarkdown(text, { extensions: syntax, mdastExtensions: markdownExtensions });
