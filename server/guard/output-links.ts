@@ -6,11 +6,10 @@
 // parser of the unified collective) gives every node its source offsets, so removals are exact
 // spans of the original text; parse5 (the WHATWG HTML parser browsers follow) reads raw HTML.
 import type { Nodes, Parent, Root, Text } from "mdast";
-import { fromMarkdown } from "mdast-util-from-markdown";
+import { fromMarkdown, type Options as MarkdownOptions } from "mdast-util-from-markdown";
 import { gfmFromMarkdown } from "mdast-util-gfm";
 import { setextUnderline } from "micromark-core-commonmark";
 import { gfm } from "micromark-extension-gfm";
-import type { Extension, Resolver } from "micromark-util-types";
 import { type DefaultTreeAdapterMap, parseFragment } from "parse5";
 
 export type LinkFlag =
@@ -63,7 +62,7 @@ const literalTransforms = gfmFromMarkdown().flatMap((e) => e.transforms ?? []);
 // "=\n".repeat(8000) took 4 s (quadratic). The same resolver is run on the events from the
 // heading's content on (all it reads or edits), which are put back in place: the same events, in
 // time proportional to the heading.
-const resolveSetextTail: Resolver = (events, context) => {
+const resolveSetextTail: NonNullable<typeof setextUnderline.resolveTo> = (events, context) => {
   let start = events.length;
   while (start-- > 0) {
     const [kind, token] = events[start] ?? [];
@@ -79,7 +78,7 @@ const setextUnderlineLinear = {
   name: "setextUnderlineTail",
   resolveTo: resolveSetextTail,
 };
-const linearSetext: Extension = {
+const linearSetext: NonNullable<MarkdownOptions["extensions"]>[number] = {
   disable: { null: ["setextUnderline"] },
   flow: { 45: setextUnderlineLinear, 61: setextUnderlineLinear },
 };
