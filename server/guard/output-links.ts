@@ -6,8 +6,9 @@
 // parser of the unified collective) gives every node its source offsets, so removals are exact
 // spans of the original text; parse5 (the WHATWG HTML parser browsers follow) reads raw HTML.
 import type { Nodes, Parent, Root, Text } from "mdast";
-import { fromMarkdown } from "mdast-util-from-markdown";
+import { fromMarkdown, type Options as MarkdownOptions } from "mdast-util-from-markdown";
 import { gfmFromMarkdown } from "mdast-util-gfm";
+import { setextUnderline } from "micromark-core-commonmark";
 import { gfm } from "micromark-extension-gfm";
 import { type DefaultTreeAdapterMap, parseFragment } from "parse5";
 
@@ -56,7 +57,32 @@ function urlAllowed(raw: string, policy: LinkPolicy): boolean {
 // text node: it creates links without source offsets, and an escape does not stop it.
 const markdownExtensions = gfmFromMarkdown().map(({ transforms: _, ...rest }) => rest);
 const literalTransforms = gfmFromMarkdown().flatMap((e) => e.transforms ?? []);
-const syntax = [gfm()];
+// micromark's setext heading resolver rebuilds every event of the flow so far (an EditMap over the
+// whole list) for each heading, and the flow spans the document outside containers, so
+// "=\n".repeat(8000) took 4 s (quadratic). The same resolver is run on the events from the
+// heading's content on (all it reads or edits), which are put back in place: the same events, in
+// time proportional to the heading.
+const resolveSetextTail: NonNullable<typeof setextUnderline.resolveTo> = (events, context) => {
+  let start = events.length;
+  while (start-- > 0) {
+    const [kind, token] = events[start] ?? [];
+    if (kind === "enter" && token?.type === "content") break;
+  }
+  const tail = setextUnderline.resolveTo?.(events.slice(start), context) ?? [];
+  events.length = start;
+  for (const event of tail) events.push(event);
+  return events;
+};
+const setextUnderlineLinear = {
+  ...setextUnderline,
+  name: "setextUnderlineTail",
+  resolveTo: resolveSetextTail,
+};
+const linearSetext: NonNullable<MarkdownOptions["extensions"]>[number] = {
+  disable: { null: ["setextUnderline"] },
+  flow: { 45: setextUnderlineLinear, 61: setextUnderlineLinear },
+};
+const syntax = [gfm(), linearSetext];
 
 function parseMarkdown(text: string): Root {
   return fromMarkdown(text, { extensions: syntax, mdastExtensions: markdownExtensions });
@@ -69,18 +95,23 @@ interface Cut {
   flag: LinkFlag | null;
 }
 
+// `<` and `&` are written as character references wherever the check rewrites text, never
+// backslash-escaped: a renderer that reads the line as part of an HTML block (a list item opened by
+// a tag continues one in some renderers) ignores a backslash, but shows `&lt;` and `&amp;` as the
+// same `<` and `&` in Markdown and HTML alike, so neither can open a tag or a reference there.
+const asText = (ch: string) => (ch === "<" ? "&lt;" : ch === "&" ? "&amp;" : `\\${ch}`);
+
 // A `<` that CommonMark reads as text (`<img src=//x/p>` is not a valid tag to micromark) may
-// still open a tag in a laxer renderer or in the browser: in text it is escaped, which every
-// Markdown renderer shows as the same `<`.
+// still open a tag in a laxer renderer or in the browser: in text it is written as `&lt;`.
 const RAW_TAG_OPEN = /(?<!\\)((?:\\\\)*)<(?=[A-Za-z!?/])/g;
 
 // Every ASCII punctuation mark may be backslash-escaped in CommonMark: escaped text re-parses
 // as the same text and can open no construct.
-const escapeMarkdown = (s: string) => s.replace(/[!-/:-@[-`{-~]/g, "\\$&");
+const escapeMarkdown = (s: string) => s.replace(/[!-/:-@[-`{-~]/g, asText);
 // A kept label is escaped only where it could open a link, tag, code span or entity, so that
 // clients showing the raw text see little noise. Replacements need no escape: what they could
 // join with is caught by the next parse.
-const escapeLabel = (s: string) => s.replace(/[\\[\]<>`!&]/g, "\\$&");
+const escapeLabel = (s: string) => s.replace(/[\\[\]<>`!&]/g, asText);
 const LINK_REMOVED = "(link removed)";
 const IMAGE_REMOVED = "(image removed)";
 /** A label that looks like an address is not kept as text: some clients link bare addresses. */
@@ -236,7 +267,7 @@ function collectCuts(text: string, root: Root, policy: LinkPolicy): Cut[] {
         const at = span(node);
         const source = at ? text.slice(at.start, at.end) : "";
         if (at && RAW_TAG_OPEN.test(source))
-          cuts.push({ ...at, replacement: source.replace(RAW_TAG_OPEN, "$1\\<"), flag: null });
+          cuts.push({ ...at, replacement: source.replace(RAW_TAG_OPEN, "$1&lt;"), flag: null });
         RAW_TAG_OPEN.lastIndex = 0;
         break;
       }

