@@ -30,11 +30,17 @@ const PERSONA_CUES: ReadonlyArray<RegExp> = [
  */
 export const FRAMING_LEVELS = { personaKinds: 3, roleplayPoints: 4 } as const;
 
-/** Distinct kinds of persona cue in a (lower-case) text. */
-export function personaKinds(text: string): number {
+/**
+ * Distinct kinds of persona cue in a (lower-case) text. With `need`, counting stops once the cues
+ * left cannot bring it there: the count is then below `need`, all a caller asking for it tells apart.
+ */
+export function personaKinds(text: string, need = 0): number {
   const body = text.slice(0, 20000);
   let kinds = 0;
-  for (const cue of PERSONA_CUES) if (cue.test(body)) kinds++;
+  for (const [i, cue] of PERSONA_CUES.entries()) {
+    if (kinds + PERSONA_CUES.length - i < need) break;
+    if (cue.test(body)) kinds++;
+  }
   return kinds;
 }
 
@@ -44,7 +50,7 @@ export function personaWeight(kinds: number, level: number = FRAMING_LEVELS.pers
 
 /** Three or more kinds of persona cue is a jailbreak set-up, not a role-play request. */
 export function personaFraming(text: string): RuleHit[] {
-  const weight = personaWeight(personaKinds(text));
+  const weight = personaWeight(personaKinds(text, FRAMING_LEVELS.personaKinds));
   return weight > 0 ? [{ flag: "persona_framing", weight }] : [];
 }
 

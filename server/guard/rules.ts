@@ -2,7 +2,7 @@
 // weight in [0, 1]. Every pattern is linear (bounded repeats, no nested quantifiers).
 
 import { harmfulRoleplay, personaFraming } from "./framing.ts";
-import { classify, WordClass } from "./lexicon.ts";
+import { classify, WordClass, wordsOf } from "./lexicon.ts";
 import { multilingualHits } from "./multilingual.ts";
 import type { RuleHit, RuleSet, TextKind } from "./rule-hit.ts";
 import { structuralHits } from "./structure.ts";
@@ -17,8 +17,42 @@ function tokensOf(text: string): string[] {
   return text.match(/[a-z][a-z'-]*/g) ?? [];
 }
 
+const TARGETS = WordClass.OverrideTarget | WordClass.ExtractTarget;
+// First letter, last letter and length, which a word shares with all its scramblings (tokens are
+// a-z, "'" and "-", so the last code is below 128).
+const shapeAt = (text: string, start: number, end: number) =>
+  (text.charCodeAt(start) * 128 + text.charCodeAt(end - 1)) * 64 + Math.min(end - start, 63);
+const TARGET_SHAPES = new Set(
+  `${wordsOf(WordClass.OverrideTarget)} ${wordsOf(WordClass.ExtractTarget)}`
+    .split(" ")
+    .map((w) => shapeAt(w, 0, w.length)),
+);
+const isLower = (c: number) => c >= 97 && c <= 122;
+
+/**
+ * Whether some token (as tokensOf cuts them) classifies as a target, which every hit of
+ * overrideAndExtraction needs: one pass over the codes, and only a token with a target word's
+ * shape (the only ones classify can read as a target, exactly or scrambled) is sliced and
+ * classified. Most text has none and is spared making and hashing a string per word.
+ */
+function mayHoldTarget(text: string): boolean {
+  let start = -1;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0;
+    if (isLower(c) || (start >= 0 && (c === 39 || c === 45))) {
+      if (start < 0) start = i;
+      continue;
+    }
+    if (start >= 0 && TARGET_SHAPES.has(shapeAt(text, start, i)) && classify(text.slice(start, i)) & TARGETS)
+      return true;
+    start = -1;
+  }
+  return false;
+}
+
 function anchoredTokenRuns(text: string): string[][] {
-  if (text.length <= FULL_TOKENIZE_LIMIT) return [tokensOf(text)];
+  // (Runs of a longer text are cut out of it, and a cut can make a target of a longer word.)
+  if (text.length <= FULL_TOKENIZE_LIMIT) return mayHoldTarget(text) ? [tokensOf(text)] : [];
   const runs: string[][] = [];
   let end = -1;
   let start = -1;

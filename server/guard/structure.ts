@@ -136,7 +136,11 @@ function hashWord(word: string): number {
  * Known words by hash (the tokenizer hashes as it reads, so the many other words are never sliced
  * out of the text); a hit is confirmed against the text. Unknown words become tokens with no word.
  */
-const KNOWN = new Map<number, { word: string; cls: number }>();
+interface Known {
+  word: string;
+  cls: number;
+}
+const KNOWN = new Map<number, Known>();
 function know(word: string, cls: number): void {
   const entry = KNOWN.get(hashWord(word));
   if (entry !== undefined && entry.word !== word) throw new Error(`structure.ts: hash collision ${word}`);
@@ -162,6 +166,17 @@ const REACH = 12;
  * the character codes: words are runs of a–z with inner apostrophes; punctuation ends sentences
  * (". ! ? ; : newline") or clauses (", — -").
  */
+const inWord = (text: string, i: number, c: number, start: number) =>
+  isLower(c) || (c === 39 && start >= 0 && isLower(text.charCodeAt(i + 1)));
+
+/** The known word text[start, end) with this hash, if it is one. */
+function knownAt(text: string, start: number, end: number, hash: number): Known | undefined {
+  const known = KNOWN.get(hash);
+  return known !== undefined && end - start === known.word.length && text.startsWith(known.word, start)
+    ? known
+    : undefined;
+}
+
 function tokenize(text: string): Token[] {
   const out: Token[] = [];
   let sentence = 0;
@@ -171,7 +186,7 @@ function tokenize(text: string): Token[] {
   const n = text.length;
   for (let i = 0; i <= n; i++) {
     const c = i < n ? text.charCodeAt(i) : 32;
-    if (isLower(c) || (c === 39 && start >= 0 && isLower(text.charCodeAt(i + 1)))) {
+    if (inWord(text, i, c, start)) {
       if (start < 0) {
         start = i;
         hash = 0;
@@ -180,11 +195,9 @@ function tokenize(text: string): Token[] {
       continue;
     }
     if (start >= 0) {
-      const known = KNOWN.get(hash);
-      const hit =
-        known !== undefined && i - start === known.word.length && text.startsWith(known.word, start);
-      const cls = hit ? known.cls : 0;
-      out.push({ word: hit ? known.word : "", cls, sentence, clauseHead: head });
+      const known = knownAt(text, start, i, hash);
+      const cls = known?.cls ?? 0;
+      out.push({ word: known?.word ?? "", cls, sentence, clauseHead: head });
       if (!(cls & T.Lead)) head = false;
       start = -1;
     }
@@ -272,7 +285,32 @@ function targetAt(tokens: Token[], k: number, ruleSet: RuleSet): number {
   return before ? 1 : 0;
 }
 
+/**
+ * Whether some word of the text is a target or text noun, which every hit needs (targetAt): the
+ * word scan of tokenize without building tokens, so most text (which has none) allocates nothing.
+ */
+function mayHoldTarget(text: string): boolean {
+  let start = -1;
+  let hash = 0;
+  const n = text.length;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 32;
+    if (inWord(text, i, c, start)) {
+      if (start < 0) {
+        start = i;
+        hash = 0;
+      }
+      hash = (Math.imul(hash, 31) + c) | 0;
+      continue;
+    }
+    if (start >= 0 && ((knownAt(text, start, i, hash)?.cls ?? 0) & (T.Target | T.Text)) !== 0) return true;
+    start = -1;
+  }
+  return false;
+}
+
 export function structuralHits(text: string, ruleSet: RuleSet = "all"): RuleHit[] {
+  if (!mayHoldTarget(text)) return [];
   // The whole text (linear: each verb looks at most REACH words around it): a cap would let a
   // prompt padded past it hide its instruction at the end.
   const tokens = tokenize(text);

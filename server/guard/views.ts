@@ -281,14 +281,20 @@ function mostlyPrintable(s: string): boolean {
   return printable / s.length >= 0.9 && /[a-z]{3}/i.test(s);
 }
 
+// rot13 of every ASCII code (letters rotated, the rest kept): a table read per code unit is about
+// twice as fast as computing it.
+const ROT13_ASCII = Uint16Array.from({ length: 128 }, (_, c) => {
+  const base = c >= 65 && c <= 90 ? 65 : c >= 97 && c <= 122 ? 97 : 0;
+  return base === 0 ? c : ((c - base + 13) % 26) + base;
+});
+
 // Code unit by code unit into a buffer: a replace callback per letter costs ~10x more on the
 // 2 KB prompts every call carries.
 function rot13(s: string): string {
   const units = new Uint16Array(s.length);
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    const base = c >= 65 && c <= 90 ? 65 : c >= 97 && c <= 122 ? 97 : 0;
-    units[i] = base === 0 ? c : ((c - base + 13) % 26) + base;
+    units[i] = c < 128 ? (ROT13_ASCII[c] as number) : c;
   }
   return Buffer.from(units.buffer, units.byteOffset, units.byteLength).toString("utf16le");
 }
