@@ -1,7 +1,8 @@
 // `npm run bench`: what the scoped pipeline adds over a bare tRPC procedure doing the same model
 // work, over HTTP (autocannon), on Postgres (when DATABASE_URL is set) and PGlite; the pipeline's
 // in-process CPU cost; and, on Postgres, one versus two `scopegate serve` processes.
-// `--quick`: the 50 ms model at concurrency 16 on one database and the microbenchmark only.
+// `--quick`: the 50 ms model at concurrency 16 (`--concurrency 1,16` adds levels) on one database
+// and the microbenchmark only.
 // Both runs add the many-keys point (`--many-keys 1000`, 0 skips it): that many live keys, each
 // request taking the next, at concurrency 64 — every call then loads its key and locks its own
 // limits row, where the one-key points hit the key cache and queue on one row.
@@ -32,6 +33,9 @@ const { values } = parseArgs({
     seconds: { type: "string" },
     "no-scaling": { type: "boolean", default: false },
     "many-keys": { type: "string", default: "1000" },
+    // The quick run's concurrency levels (comma-separated; the headline needs 16), e.g. `1,16`
+    // to see the added latency with no queueing beside the headline point.
+    concurrency: { type: "string", default: "16" },
   },
 });
 const manyKeys = Number(values["many-keys"]);
@@ -212,7 +216,8 @@ log(
 );
 const micro: MicroResult = await runMicro(quick ? 2000 : 10000);
 log(`pipeline CPU per call (2 KB prompt): p50 ${micro.p50.toFixed(3)} ms, p99 ${micro.p99.toFixed(3)} ms`);
-const rows = await overhead(databases, quick ? [50] : [50, 0], quick ? [16] : [1, 16, 64]);
+const quickConcurrency = values.concurrency.split(",").map(Number);
+const rows = await overhead(databases, quick ? [50] : [50, 0], quick ? quickConcurrency : [1, 16, 64]);
 
 let scaling: ScalingRow[] = [];
 if (!quick && baseUrl && !values["no-scaling"]) {
