@@ -14,6 +14,7 @@ const CONNECTION_ERROR_CODES = new Set([
   "ETIMEDOUT",
   "EPIPE",
   "ENOTFOUND",
+  "EAI_AGAIN", // a DNS lookup that failed for now: the same outage as ENOTFOUND
   "EHOSTUNREACH",
   "CONNECT_TIMEOUT",
   "CONNECTION_CLOSED",

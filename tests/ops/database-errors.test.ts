@@ -4,6 +4,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { explainDatabaseError } from "../../db/connection-errors.ts";
+import { isDatabaseUnavailable } from "../../server/db-errors.ts";
 
 /** drizzle's wrapper around a driver error: "Failed query: …" with the driver error as cause. */
 const wrapped = (cause: Error) =>
@@ -96,5 +97,45 @@ describe("database failure names", () => {
         },
       ),
     );
+  });
+});
+
+describe("a database the server cannot reach", () => {
+  it("is refused as unavailable (503) for every cause the operator is told is about reaching it", () => {
+    // Every code whose explanation says the server could not be reached must also fail a request
+    // closed with `unavailable`, never a 500: the two lists are checked against each other.
+    const REACHING = new Set(["connection_refused", "host_not_found", "connection_timeout", "unreachable"]);
+    const codes = [
+      "ECONNREFUSED",
+      "ECONNRESET",
+      "ENOTFOUND",
+      "EAI_AGAIN",
+      "ETIMEDOUT",
+      "EHOSTUNREACH",
+      "CONNECT_TIMEOUT",
+      "CONNECTION_CLOSED",
+      "57P03",
+      "08000",
+      "08001",
+      "08003",
+      "08006",
+      "28P01",
+      "3D000",
+      "23505",
+    ];
+    let reaching = 0;
+    for (const code of codes) {
+      for (const error of [
+        driverError(code, `failure ${code}`),
+        wrapped(driverError(code, `failure ${code}`)),
+      ]) {
+        const explained = explainDatabaseError(error, "postgres://h/db");
+        if (explained && REACHING.has(explained.reason)) {
+          reaching += 1;
+          expect(isDatabaseUnavailable(error), code).toBe(true);
+        }
+      }
+    }
+    expect(reaching).toBeGreaterThanOrEqual(24);
   });
 });
