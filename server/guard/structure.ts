@@ -177,10 +177,16 @@ function knownAt(text: string, start: number, end: number, hash: number): Known 
     : undefined;
 }
 
-function tokenize(text: string): Token[] {
-  const out: Token[] = [];
-  let sentence = 0;
-  let head = true;
+/**
+ * Calls `onWord` for each word (its bounds and hash) and `onBreak` for each character between
+ * words (after the word it ends), in one pass over the character codes; stops, returning true,
+ * as soon as `onWord` returns true.
+ */
+function scanWords(
+  text: string,
+  onWord: (start: number, end: number, hash: number) => boolean,
+  onBreak?: (c: number) => void,
+): boolean {
   let start = -1;
   let hash = 0;
   const n = text.length;
@@ -195,20 +201,37 @@ function tokenize(text: string): Token[] {
       continue;
     }
     if (start >= 0) {
-      const known = knownAt(text, start, i, hash);
+      if (onWord(start, i, hash)) return true;
+      start = -1;
+    }
+    onBreak?.(c);
+  }
+  return false;
+}
+
+function tokenize(text: string): Token[] {
+  const out: Token[] = [];
+  let sentence = 0;
+  let head = true;
+  scanWords(
+    text,
+    (start, end, hash) => {
+      const known = knownAt(text, start, end, hash);
       const cls = known?.cls ?? 0;
       out.push({ word: known?.word ?? "", cls, sentence, clauseHead: head });
       if (!(cls & T.Lead)) head = false;
-      start = -1;
-    }
-    if (c === 46 || c === 33 || c === 63 || c === 59 || c === 58 || c === 10) {
-      // ".\n" or "?!" ends one sentence, not two.
-      if (out.length > 0 && out[out.length - 1]?.sentence === sentence) sentence++;
-      head = true;
-    } else if (c === 44 || c === 8212 || c === 45) {
-      head = true;
-    }
-  }
+      return false;
+    },
+    (c) => {
+      if (c === 46 || c === 33 || c === 63 || c === 59 || c === 58 || c === 10) {
+        // ".\n" or "?!" ends one sentence, not two.
+        if (out.length > 0 && out[out.length - 1]?.sentence === sentence) sentence++;
+        head = true;
+      } else if (c === 44 || c === 8212 || c === 45) {
+        head = true;
+      }
+    },
+  );
   return out;
 }
 
@@ -290,23 +313,10 @@ function targetAt(tokens: Token[], k: number, ruleSet: RuleSet): number {
  * word scan of tokenize without building tokens, so most text (which has none) allocates nothing.
  */
 function mayHoldTarget(text: string): boolean {
-  let start = -1;
-  let hash = 0;
-  const n = text.length;
-  for (let i = 0; i <= n; i++) {
-    const c = i < n ? text.charCodeAt(i) : 32;
-    if (inWord(text, i, c, start)) {
-      if (start < 0) {
-        start = i;
-        hash = 0;
-      }
-      hash = (Math.imul(hash, 31) + c) | 0;
-      continue;
-    }
-    if (start >= 0 && ((knownAt(text, start, i, hash)?.cls ?? 0) & (T.Target | T.Text)) !== 0) return true;
-    start = -1;
-  }
-  return false;
+  return scanWords(
+    text,
+    (start, end, hash) => ((knownAt(text, start, end, hash)?.cls ?? 0) & (T.Target | T.Text)) !== 0,
+  );
 }
 
 export function structuralHits(text: string, ruleSet: RuleSet = "all"): RuleHit[] {
