@@ -35,7 +35,7 @@ const isLower = (c: number) => c >= 97 && c <= 122;
  * shape (the only ones classify can read as a target, exactly or scrambled) is sliced and
  * classified. Most text has none and is spared making and hashing a string per word.
  */
-function mayHoldTarget(text: string): boolean {
+function mayHoldOverrideTarget(text: string): boolean {
   let start = -1;
   for (let i = 0; i <= text.length; i++) {
     const c = i < text.length ? text.charCodeAt(i) : 0;
@@ -52,7 +52,7 @@ function mayHoldTarget(text: string): boolean {
 
 function anchoredTokenRuns(text: string): string[][] {
   // (Runs of a longer text are cut out of it, and a cut can make a target of a longer word.)
-  if (text.length <= FULL_TOKENIZE_LIMIT) return mayHoldTarget(text) ? [tokensOf(text)] : [];
+  if (text.length <= FULL_TOKENIZE_LIMIT) return mayHoldOverrideTarget(text) ? [tokensOf(text)] : [];
   const runs: string[][] = [];
   let end = -1;
   let start = -1;

@@ -312,7 +312,7 @@ function targetAt(tokens: Token[], k: number, ruleSet: RuleSet): number {
  * Whether some word of the text is a target or text noun, which every hit needs (targetAt): the
  * word scan of tokenize without building tokens, so most text (which has none) allocates nothing.
  */
-function mayHoldTarget(text: string): boolean {
+function mayHoldTargetOrText(text: string): boolean {
   return scanWords(
     text,
     (start, end, hash) => ((knownAt(text, start, end, hash)?.cls ?? 0) & (T.Target | T.Text)) !== 0,
@@ -320,7 +320,7 @@ function mayHoldTarget(text: string): boolean {
 }
 
 export function structuralHits(text: string, ruleSet: RuleSet = "all"): RuleHit[] {
-  if (!mayHoldTarget(text)) return [];
+  if (!mayHoldTargetOrText(text)) return [];
   // The whole text (linear: each verb looks at most REACH words around it): a cap would let a
   // prompt padded past it hide its instruction at the end.
   const tokens = tokenize(text);
