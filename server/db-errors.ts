@@ -2,7 +2,7 @@
 // errors become SERVICE_UNAVAILABLE `unavailable` instead of hangs or 500s.
 
 import { errorCodes } from "../db/connection-errors.ts";
-import type { DatabaseGuard, Deadline } from "../db/index.ts";
+import type { Database, DatabaseGuard, DatabaseHandle, Deadline } from "../db/index.ts";
 import { ScopegateError } from "./errors.ts";
 
 /** A request waits at most this long for any database step; then it is refused, not queued. */
@@ -24,8 +24,9 @@ const CONNECTION_ERROR_CODES = new Set([
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now
   "53300", // too_many_connections
-  // query_canceled: statement_timeout, which is never longer than the caller's deadline, so
-  // the same refusal as the deadline itself.
+  // query_canceled: statement_timeout. In the transactions of the request path (the batcher's,
+  // withDatabaseTransaction) it is what is left of the caller's deadline, so this is the same
+  // refusal as the deadline itself; elsewhere it is the pool's 5 s bound (db/client.ts).
   "57014",
 ]);
 
@@ -77,6 +78,18 @@ export async function withDatabase<T>(step: (deadline: Deadline) => Promise<T>):
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * One-off work on the request path (a document written or removed, a key re-hashed) in one
+ * transaction whose every statement is bounded by what is left of the deadline
+ * (`statement_timeout`): a caller refused at the deadline never has its write commit later.
+ */
+export function withDatabaseTransaction<T>(
+  database: DatabaseHandle,
+  work: (tx: Database) => Promise<T>,
+): Promise<T> {
+  return withDatabase((deadline) => database.transactWork(({ tx }) => work(tx), deadline));
 }
 
 /** How the transaction batcher (db/batch.ts) bounds its transactions and names a database that cannot serve. */

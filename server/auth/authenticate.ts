@@ -8,7 +8,7 @@ import { and, eq } from "drizzle-orm";
 import { apiKeys } from "../../db/index.ts";
 import type { Config } from "../config.ts";
 import type { Context } from "../context.ts";
-import { withDatabase } from "../db-errors.ts";
+import { withDatabase, withDatabaseTransaction } from "../db-errors.ts";
 import { fail } from "../errors.ts";
 import { containsCredential } from "../guard/redact.ts";
 import { tokensToday, utcDay } from "../limits/gcra.ts";
@@ -141,8 +141,8 @@ export async function authenticate(ctx: Context): Promise<Principal> {
 async function upgradePepper(ctx: Context, keyId: string, version: number, secret: string): Promise<void> {
   const newest = ctx.config.peppers[0];
   if (!newest || newest.version === version) return;
-  await withDatabase(() =>
-    ctx.database.db
+  await withDatabaseTransaction(ctx.database, (tx) =>
+    tx
       .update(apiKeys)
       .set({ secretHash: hashSecret(newest, secret), pepperVersion: newest.version })
       .where(and(eq(apiKeys.id, keyId), eq(apiKeys.pepperVersion, version))),

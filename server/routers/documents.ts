@@ -2,7 +2,7 @@
 // `browse` lists ids and titles to any key that may read the source (`db:<source>`).
 import { z } from "zod";
 import { dataSourceScope } from "../auth/scopes.ts";
-import { withDatabase } from "../db-errors.ts";
+import { withDatabase, withDatabaseTransaction } from "../db-errors.ts";
 import { sourceName } from "../documents/schemas.ts";
 import { addDocument, listDocuments, removeDocument } from "../documents/store.ts";
 import { fail } from "../errors.ts";
@@ -33,7 +33,7 @@ export const documentsRouter = router({
     input: addDocumentInput,
     inputScopes: (input) => [dataSourceScope(input.source)],
   }).mutation(
-    ({ ctx, input }) => withDatabase(() => addDocument(ctx.database.db, input)),
+    ({ ctx, input }) => withDatabaseTransaction(ctx.database, (tx) => addDocument(tx, input)),
     (doc) => ({ output: JSON.stringify(doc) }),
   ),
 
@@ -66,7 +66,9 @@ export const documentsRouter = router({
     input: z.strictObject({ source: sourceName, id: z.uuid() }),
     inputScopes: (input) => [dataSourceScope(input.source)],
   }).mutation(async ({ ctx, input }) => {
-    const removed = await withDatabase(() => removeDocument(ctx.database.db, input.source, input.id));
+    const removed = await withDatabaseTransaction(ctx.database, (tx) =>
+      removeDocument(tx, input.source, input.id),
+    );
     if (!removed) fail("NOT_FOUND", "not_found", `No document ${input.id} in source ${input.source}.`);
     return { id: input.id, source: input.source, removed: true };
   }, nothingAudited),
