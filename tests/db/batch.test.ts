@@ -9,6 +9,7 @@ import postgres from "postgres";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   type Companion,
+  createDatabase,
   type DatabaseHandle,
   Declined,
   type Statement,
@@ -39,9 +40,9 @@ class Notes implements Companion<string> {
   failed(): void {}
 }
 
-const newBatcher = () => {
+const newBatcher = (handle: DatabaseHandle = db) => {
   const notes = new Notes();
-  return { notes, batcher: new TransactionBatcher(db, notes, { guard: databaseGuard }) };
+  return { notes, batcher: new TransactionBatcher(handle, notes, { guard: databaseGuard }) };
 };
 
 const insertFixed = (id: string): Step<null> => ({
@@ -157,21 +158,30 @@ describe.each(paths)("batcher, $path", ({ insert, bump }) => {
   it.skipIf(otherDatabase("postgres"))(
     "a lost connection fails the batch and everyone queued behind it with unavailable",
     async () => {
-      const { batcher } = newBatcher();
-      await batcher.commitWith("note row", insert("row"));
-      await holdingLock("row", async (terminateWaiters) => {
-        const first = batcher.commitWith("note first", bump("row")).catch((e: unknown) => e);
-        const queued = batcher.commitWith("note queued", insert("queued")).catch((e: unknown) => e);
-        await terminateWaiters();
-        const started = performance.now();
-        expect(await first).toMatchObject({ reason: "unavailable" });
-        expect(await queued).toMatchObject({ reason: "unavailable" });
-        expect(performance.now() - started).toBeLessThan(DATABASE_DEADLINE_MS);
-      });
-      expect(await counter("row")).toBe(0);
-      expect(await notes()).toEqual(["note row"]);
-      await batcher.commitWith("note after", bump("row"));
-      expect(await counter("row")).toBe(1);
+      // A pool of its own: after a backend is terminated, postgres-js answers the next query on
+      // that pool slot with the stale FATAL error once, which must not reach the next test file
+      // through the worker's shared pool.
+      if (!url) throw new Error("needs a PostgreSQL server");
+      const own = await createDatabase({ kind: "postgres", url, maxConnections: 2 });
+      const { batcher } = newBatcher(own);
+      try {
+        await batcher.commitWith("note row", insert("row"));
+        await holdingLock("row", async (terminateWaiters) => {
+          const first = batcher.commitWith("note first", bump("row")).catch((e: unknown) => e);
+          const queued = batcher.commitWith("note queued", insert("queued")).catch((e: unknown) => e);
+          await terminateWaiters();
+          const started = performance.now();
+          expect(await first).toMatchObject({ reason: "unavailable" });
+          expect(await queued).toMatchObject({ reason: "unavailable" });
+          expect(performance.now() - started).toBeLessThan(DATABASE_DEADLINE_MS);
+        });
+        expect(await counter("row")).toBe(0);
+        expect(await notes()).toEqual(["note row"]);
+        await batcher.commitWith("note after", bump("row"));
+        expect(await counter("row")).toBe(1);
+      } finally {
+        await own.close();
+      }
     },
     DATABASE_DEADLINE_MS * 3,
   );
