@@ -4,19 +4,17 @@
 // is in flight keeps its stale answer out of the cache.
 import { eq } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { apiKeys, createDatabase, type DatabaseHandle, keyLimits, migrateDatabase } from "../../db/index.ts";
+import { apiKeys, type DatabaseHandle, keyLimits } from "../../db/index.ts";
 import { authenticate } from "../../server/auth/authenticate.ts";
 import { generateKey } from "../../server/auth/key-format.ts";
 import { KeyCache, type LoadKeys, loadKeyRecords } from "../../server/auth/key-store.ts";
 import { hashSecret } from "../../server/auth/secret-hash.ts";
 import { createContext } from "../../server/context.ts";
 import { DATABASE_DEADLINE_MS } from "../../server/db-errors.ts";
-import { createLogger } from "../../server/logger.ts";
-import { openServices, type RunningServices } from "../../server/services.ts";
-import { createScratchDatabase, dropDatabase, testDatabaseUrl } from "../helpers/database.ts";
+import type { RunningServices } from "../../server/services.ts";
+import { withProxiedServices } from "../helpers/proxied-services.ts";
 import { createTestKey, requestInfo, testConfig, useTestServices } from "../helpers/services.ts";
 import { otherDatabase } from "../helpers/skip.ts";
-import { TcpProxy } from "../helpers/tcp-proxy.ts";
 
 const services = useTestServices();
 const SCOPES = ["endpoint:summarize-doc"];
@@ -201,22 +199,9 @@ describe.skipIf(otherDatabase("postgres"))("coalesced key lookups when the datab
   for (const outage of ["cut", "stall"] as const) {
     it(`fail every caller of the lookup closed with unavailable within the deadline (${outage})`, async () => {
       const s = services();
-      const base = testDatabaseUrl() as string;
-      const scratch = await createScratchDatabase(base);
-      const proxy = await TcpProxy.start(scratch);
-      const database = await createDatabase({
-        kind: "postgres",
-        url: proxy.through(scratch),
-        maxConnections: 2,
-      });
-      try {
-        await migrateDatabase(database);
-        const running = await openServices(testConfig({ peppers: s.config.peppers }), {
-          logger: createLogger("silent"),
-          localAdminToken: null,
-          database,
-        });
-        try {
+      await withProxiedServices(
+        testConfig({ peppers: s.config.peppers }),
+        async ({ proxy, database, running }) => {
           const keys = await Promise.all(Array.from({ length: 4 }, () => insertKey(running)));
           const cache = new KeyCache();
           const queries = countQueries(database);
@@ -241,15 +226,8 @@ describe.skipIf(otherDatabase("postgres"))("coalesced key lookups when the datab
               interval: 200,
             })
             .toMatchObject({ keyId: keys[0]?.keyId });
-        } finally {
-          await proxy.restore();
-          await running.close();
-        }
-      } finally {
-        await proxy.close();
-        await database.close();
-        await dropDatabase(base, scratch);
-      }
+        },
+      );
     });
   }
 });

@@ -2,14 +2,12 @@
 // sequence of calls exactly, carries no key material, and is served only to allowed addresses.
 import { BlockList } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { createDatabase, migrateDatabase } from "../../db/index.ts";
 import { createLogger } from "../../server/logger.ts";
 import { openServices } from "../../server/services.ts";
-import { createScratchDatabase, dropDatabase, testDatabaseUrl } from "../helpers/database.ts";
 import { startTestServer, type TestServer } from "../helpers/http.ts";
+import { withProxiedServices } from "../helpers/proxied-services.ts";
 import { callerFor, createTestKey, testConfig, useTestServices } from "../helpers/services.ts";
 import { otherDatabase } from "../helpers/skip.ts";
-import { TcpProxy } from "../helpers/tcp-proxy.ts";
 import { outcomeOf } from "../pipeline/support.ts";
 
 const services = useTestServices();
@@ -42,45 +40,29 @@ describe("/healthz and /readyz", () => {
 
 describe.skipIf(otherDatabase("postgres"))("/readyz when the database goes away", () => {
   it("turns 503 with a reason, and 200 again when the database returns", async () => {
-    const base = testDatabaseUrl() as string;
-    const scratch = await createScratchDatabase(base);
-    const proxy = await TcpProxy.start(scratch);
-    const database = await createDatabase({
-      kind: "postgres",
-      url: proxy.through(scratch),
-      maxConnections: 2,
-    });
-    await migrateDatabase(database);
-    const running = await openServices(testConfig(), {
-      logger: createLogger("silent"),
-      localAdminToken: null,
-      database,
-    });
-    const local = await startTestServer(running);
-    try {
-      expect((await fetch(`${local.url}/readyz`)).status).toBe(200);
-      await proxy.cut();
-      const started = performance.now();
-      const down = await fetch(`${local.url}/readyz`);
-      expect(down.status).toBe(503);
-      expect(await down.json()).toEqual({ status: "unready", reason: "database_unreachable" });
-      expect(performance.now() - started).toBeLessThan(3_000);
-      // Liveness does not depend on the database.
-      expect((await fetch(`${local.url}/healthz`)).status).toBe(200);
-      await proxy.restore();
-      let status = 0;
-      for (let i = 0; i < 50 && status !== 200; i++) {
-        status = (await fetch(`${local.url}/readyz`)).status;
-        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    await withProxiedServices(testConfig(), async ({ proxy, running }) => {
+      const local = await startTestServer(running);
+      try {
+        expect((await fetch(`${local.url}/readyz`)).status).toBe(200);
+        await proxy.cut();
+        const started = performance.now();
+        const down = await fetch(`${local.url}/readyz`);
+        expect(down.status).toBe(503);
+        expect(await down.json()).toEqual({ status: "unready", reason: "database_unreachable" });
+        expect(performance.now() - started).toBeLessThan(3_000);
+        // Liveness does not depend on the database.
+        expect((await fetch(`${local.url}/healthz`)).status).toBe(200);
+        await proxy.restore();
+        let status = 0;
+        for (let i = 0; i < 50 && status !== 200; i++) {
+          status = (await fetch(`${local.url}/readyz`)).status;
+          if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(status).toBe(200);
+      } finally {
+        await local.close();
       }
-      expect(status).toBe(200);
-    } finally {
-      await local.close();
-      await running.close();
-      await database.close();
-      await proxy.close();
-      await dropDatabase(base, scratch);
-    }
+    });
   });
 });
 
